@@ -1,0 +1,27 @@
+import AutoLoad from '@fastify/autoload'
+import type { FastifyPluginAsync } from 'fastify'
+import { join } from 'node:path'
+import type { AppOptions } from './plugins/config.js'
+
+export type { AppOptions }
+
+// Postline runs as TypeScript (tsx, or tap's loader), which autoload cannot always detect.
+process.env.FASTIFY_AUTOLOAD_TYPESCRIPT ??= '1'
+
+/** The whole API as one plugin: cross-cutting plugins first, then one folder per resource. */
+const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
+  await fastify.register(AutoLoad, {
+    dir: join(import.meta.dirname, 'plugins'),
+    options: opts,
+    forceESM: true
+  })
+  await fastify.register(AutoLoad, {
+    dir: join(import.meta.dirname, 'routes'),
+    options: opts,
+    autoHooks: true,
+    cascadeHooks: true,
+    forceESM: true
+  })
+}
+
+export default app

@@ -1,0 +1,3 @@
+export { User } from './user.js'
+export { Post } from './post.js'
+export { Vote } from './vote.js'

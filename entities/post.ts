@@ -1,0 +1,19 @@
+import { defineEntity, p } from '@mikro-orm/core'
+import { User } from './user.js'
+
+export const Post = defineEntity({
+  name: 'Post',
+  tableName: 'posts',
+  indexes: [
+    { name: 'posts_created_at_id_index', expression: 'create index "posts_created_at_id_index" on "posts" ("created_at" desc, "id" desc)' },
+    { name: 'posts_owner_id_index', properties: ['owner'] }
+  ],
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    title: p.string().columnType('varchar'),
+    content: p.string().columnType('varchar'),
+    published: p.boolean().default(true),
+    createdAt: p.datetime().columnType('timestamptz').defaultRaw('now()'),
+    owner: () => p.manyToOne(User).fieldName('owner_id').deleteRule('cascade')
+  }
+})

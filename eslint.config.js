@@ -1,0 +1,13 @@
+import neostandard from 'neostandard'
+
+export default [
+  ...neostandard({
+    ts: true,
+    ignores: ['node_modules', '.data', '.tap', 'coverage', '.scratch']
+  }),
+  {
+    // Migration classes are named by the MikroORM CLI: Migration<timestamp>_<name>.
+    files: ['migrations/*.ts'],
+    rules: { camelcase: 'off' }
+  }
+]

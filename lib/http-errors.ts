@@ -1,0 +1,18 @@
+import createError from '@fastify/error'
+import type { ValidationDetail } from './validation-detail.js'
+
+export const NotAuthenticatedError = createError('POSTLINE_NOT_AUTHENTICATED', 'Not authenticated', 401)
+export const InvalidTokenError = createError('POSTLINE_INVALID_TOKEN', 'Could not validate credentials', 401)
+export const InvalidCredentialsError = createError('POSTLINE_INVALID_CREDENTIALS', 'Invalid Credentials', 403)
+export const ForbiddenError = createError('POSTLINE_FORBIDDEN', 'Not authorized to perform requested action', 403)
+export const UserNotFoundError = createError('POSTLINE_USER_NOT_FOUND', 'User with id: %s does not exist', 404)
+export const PostNotFoundError = createError('POSTLINE_POST_NOT_FOUND', 'Post with id: %s does not exist', 404)
+export const VoteNotFoundError = createError('POSTLINE_VOTE_NOT_FOUND', 'Vote does not exist', 404)
+
+/** A 422 found by the handler rather than the schema, sent in the same `detail` list shape. */
+export class UnprocessableError extends Error {
+  readonly statusCode = 422
+  constructor (readonly detail: ValidationDetail[]) {
+    super(detail.map(({ msg }) => msg).join('; '))
+  }
+}

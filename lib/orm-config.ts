@@ -1,0 +1,32 @@
+import { defineConfig } from '@mikro-orm/postgresql'
+import { Migrator } from '@mikro-orm/migrations'
+import { resolve } from 'node:path'
+import { Post, User, Vote } from '../entities/index.js'
+
+const root = resolve(import.meta.dirname, '..')
+
+export function createOrmConfig (clientUrl: string, poolSize = 10) {
+  return defineConfig({
+    clientUrl,
+    entities: [User, Post, Vote],
+    extensions: [Migrator],
+    // The code runs as TypeScript under tsx and tap alike.
+    preferTs: true,
+    discovery: { warnWhenNoEntities: true },
+    pool: { min: 0, max: poolSize },
+    migrations: {
+      path: resolve(root, 'migrations'),
+      pathTs: resolve(root, 'migrations'),
+      glob: '!(*.d).ts',
+      tableName: 'mikro_orm_migrations',
+      snapshotName: '.snapshot-postline',
+      transactional: true,
+      allOrNothing: true,
+      emit: 'ts',
+      fileName: (timestamp, name) => `Migration${timestamp}${name ? `_${name}` : ''}`
+    }
+  })
+}
+
+/** Used by the MikroORM CLI (`npm run migrate:create`). */
+export default createOrmConfig(process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postline')

@@ -1,0 +1,28 @@
+import type { FastifyServerOptions } from 'fastify'
+import type { Config } from '../plugins/config.js'
+
+/** Fastify's own options, shared by the server process and the tests so both run the same app. */
+export function serverOptions (config: Config): FastifyServerOptions {
+  return {
+    bodyLimit: config.BODY_LIMIT,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    requestIdHeader: 'x-request-id',
+    connectionTimeout: 30_000,
+    keepAliveTimeout: 72_000,
+    requestTimeout: 60_000,
+    pluginTimeout: 120_000,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    // Fastify reads a number as a hop count, though its types leave numbers out.
+    trustProxy: parseTrustProxy(config.TRUST_PROXY) as FastifyServerOptions['trustProxy']
+  }
+}
+
+/** TRUST_PROXY: empty or false, true, a hop count, or a comma-separated list of addresses or CIDRs. */
+export function parseTrustProxy (value: string): boolean | number | string[] {
+  const trimmed = value.trim().toLowerCase()
+  if (trimmed === '' || trimmed === 'false' || trimmed === '0') return false
+  if (trimmed === 'true') return true
+  if (/^\d+$/.test(trimmed)) return Number(trimmed)
+  return trimmed.split(',').map(entry => entry.trim()).filter(Boolean)
+}

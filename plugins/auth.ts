@@ -1,0 +1,62 @@
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { findUserById, type UserOut } from '../entities/user-repository.js'
+import { InvalidTokenError, NotAuthenticatedError } from '../lib/http-errors.js'
+import { isStoredId } from '../schemas/common.js'
+
+interface TokenPayload {
+  user_id: number
+  sub?: string
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: TokenPayload
+    user: UserOut
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** An `onRequest` hook: sets `request.user` from a valid bearer token or answers 401. */
+    authenticate: (request: FastifyRequest) => Promise<void>
+    signAccessToken: (userId: number) => string
+  }
+}
+
+const BEARER = /^bearer$/i
+
+/** JWT (HS256) sign and verify, and the `authenticate` hook that protected routes add. */
+export default fp(async function auth (fastify) {
+  const { config } = fastify
+  await fastify.register(fastifyJwt, {
+    secret: config.SECRET_KEY,
+    sign: { algorithm: config.ALGORITHM, expiresIn: config.ACCESS_TOKEN_EXPIRE_MINUTES * 60 },
+    verify: { algorithms: [config.ALGORITHM] }
+  })
+
+  fastify.decorate('signAccessToken', (userId: number) =>
+    fastify.jwt.sign({ user_id: userId, sub: String(userId) }))
+
+  fastify.decorate('authenticate', async function authenticate (request: FastifyRequest) {
+    const header = request.headers.authorization
+    if (!header) throw new NotAuthenticatedError()
+    const space = header.indexOf(' ')
+    const scheme = space === -1 ? header : header.slice(0, space)
+    // As FastAPI's OAuth2PasswordBearer: another scheme is "not authenticated" at all.
+    if (!BEARER.test(scheme)) throw new NotAuthenticatedError()
+    const token = space === -1 ? '' : header.slice(space + 1).trim()
+    let payload: TokenPayload
+    try {
+      payload = fastify.jwt.verify<TokenPayload>(token)
+    } catch {
+      throw new InvalidTokenError()
+    }
+    const userId = payload.user_id
+    if (typeof userId !== 'number' || !isStoredId(userId)) throw new InvalidTokenError()
+    const user = await findUserById(request.em, userId)
+    if (!user) throw new InvalidTokenError()
+    request.user = user
+  })
+}, { name: 'auth', dependencies: ['config', 'db'] })

@@ -1,0 +1,50 @@
+import { ConnectionException, ForeignKeyConstraintViolationException, UniqueConstraintViolationException } from '@mikro-orm/core'
+import type { FastifyError, FastifyReply } from 'fastify'
+import fp from 'fastify-plugin'
+import { UnprocessableError } from '../lib/http-errors.js'
+import { invalidJson, missingBody, toValidationDetail, type ValidationDetail } from '../lib/validation-detail.js'
+
+const CONFLICTS: Record<string, string> = {
+  users: 'Email already registered',
+  votes: 'You have already voted on this post'
+}
+
+function sendValidation (reply: FastifyReply, detail: ValidationDetail[]) {
+  return reply.code(422).send({ detail })
+}
+
+/** FastAPI-shaped errors: `{"detail": ...}`, 422 for validation, database constraint errors as 409/404, 5xx logged and never explained. */
+export default fp(async function errors (fastify) {
+  fastify.setErrorHandler(function handleError (error: FastifyError, request, reply) {
+    if (error.validation) {
+      return sendValidation(reply, toValidationDetail(error.validation, error.validationContext ?? 'body'))
+    }
+    if (error instanceof UnprocessableError) return sendValidation(reply, error.detail)
+    switch (error.code) {
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY': return sendValidation(reply, missingBody)
+      case 'FST_ERR_CTP_INVALID_JSON_BODY': return sendValidation(reply, invalidJson)
+    }
+    if (error instanceof UniqueConstraintViolationException) {
+      const table = (error as { table?: string }).table ?? ''
+      return reply.code(409).send({ detail: CONFLICTS[table] ?? 'Already exists' })
+    }
+    if (error instanceof ForeignKeyConstraintViolationException) {
+      return reply.code(404).send({ detail: 'A referenced resource does not exist' })
+    }
+    if (error instanceof ConnectionException) {
+      request.log.error({ err: error }, 'database unavailable')
+      return reply.code(503).send({ detail: 'Service unavailable' })
+    }
+    const status = error.statusCode ?? 500
+    if (status >= 400 && status < 500) {
+      if (status === 401) reply.header('www-authenticate', 'Bearer')
+      return reply.code(status).send({ detail: error.message })
+    }
+    request.log.error({ err: error, reqId: request.id }, 'request failed')
+    return reply.code(status >= 500 && status < 600 ? status : 500).send({ detail: 'Internal Server Error' })
+  })
+
+  fastify.setNotFoundHandler(function notFound (_request, reply) {
+    return reply.code(404).send({ detail: 'Not Found' })
+  })
+}, { name: 'errors' })

@@ -1,0 +1,52 @@
+import formbody from '@fastify/formbody'
+import multipart from '@fastify/multipart'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import bcrypt from 'bcrypt'
+import { randomBytes } from 'node:crypto'
+import { Type } from 'typebox'
+import { findCredentialsByEmail } from '../../entities/user-repository.js'
+import { InvalidCredentialsError } from '../../lib/http-errors.js'
+import { ValidationErrorSchema, errorResponse } from '../../schemas/common.js'
+
+const LoginFormSchema = Type.Object({
+  username: Type.String({ minLength: 1, description: 'The email address', examples: ['ada@example.com'] }),
+  password: Type.String({ minLength: 1, examples: ['correct horse'] })
+}, { description: 'An OAuth2 password-flow form; grant_type, scope and client credentials are ignored' })
+
+const TokenSchema = Type.Object({
+  access_token: Type.String({ examples: ['eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...'] }),
+  token_type: Type.Literal('bearer')
+}, { description: 'A bearer token for the `Authorization` header' })
+
+const login: FastifyPluginAsyncTypebox = async (fastify) => {
+  await fastify.register(formbody)
+  await fastify.register(multipart, { attachFieldsToBody: 'keyValues', limits: { files: 0, fields: 10, fieldSize: 4096 } })
+  // An OAuth2 password flow posts a form: a JSON body is not read, so its fields are missing.
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, _body, done) => done(null, {}))
+
+  // Unknown emails are checked against this hash too, so both failures take as long.
+  const dummyHash = await bcrypt.hash(randomBytes(16).toString('hex'), fastify.config.BCRYPT_ROUNDS)
+
+  fastify.post('/', {
+    schema: {
+      summary: 'Log in for an access token',
+      description: 'Takes `username` (the email) and `password` as a form and answers with a JWT.',
+      tags: ['Authentication'],
+      consumes: ['application/x-www-form-urlencoded', 'multipart/form-data'],
+      body: LoginFormSchema,
+      response: {
+        200: TokenSchema,
+        403: errorResponse('Unknown email or wrong password (the same answer for both)'),
+        422: ValidationErrorSchema
+      }
+    }
+  }, async function logIn (request) {
+    const { username, password } = request.body
+    const user = await findCredentialsByEmail(request.em, username)
+    const matches = await bcrypt.compare(password, user?.password ?? dummyHash).catch(() => false)
+    if (!user || !matches) throw new InvalidCredentialsError()
+    return { access_token: fastify.signAccessToken(user.id), token_type: 'bearer' as const }
+  })
+}
+
+export default login

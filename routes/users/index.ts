@@ -1,0 +1,64 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import bcrypt from 'bcrypt'
+import { Type } from 'typebox'
+import { createUser, findUserById } from '../../entities/user-repository.js'
+import { UserNotFoundError } from '../../lib/http-errors.js'
+import { MAX_BYTES } from '../../plugins/validation.js'
+import { EmailSchema, IdParamsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, bearerSecurity, errorResponse, isStoredId } from '../../schemas/common.js'
+
+const UserCreateSchema = Type.Object({
+  email: EmailSchema,
+  password: Type.String({ minLength: 8, maxLength: 72, [MAX_BYTES]: 72, description: '8 to 72 bytes (bcrypt reads no more)', examples: ['correct horse'] })
+})
+
+const users: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.post('/', {
+    schema: {
+      summary: 'Register a user',
+      tags: ['Users'],
+      body: UserCreateSchema,
+      response: {
+        201: { ...UserOutSchema, description: 'The new user' },
+        409: errorResponse('That email is already registered (letter case aside)'),
+        422: ValidationErrorSchema
+      }
+    }
+  }, async function register (request, reply) {
+    const { email, password } = request.body
+    const hash = await bcrypt.hash(password, fastify.config.BCRYPT_ROUNDS)
+    const user = await createUser(request.em, email, hash)
+    return reply.code(201).send(user)
+  })
+
+  fastify.get('/me', {
+    onRequest: fastify.authenticate,
+    schema: {
+      summary: 'The authenticated user',
+      tags: ['Users'],
+      security: bearerSecurity,
+      response: { 200: { ...UserOutSchema, description: 'The token\'s user' }, 401: UnauthorizedSchema }
+    }
+  }, async function me (request) {
+    return request.user
+  })
+
+  fastify.get('/:id', {
+    schema: {
+      summary: 'Get a user by id',
+      tags: ['Users'],
+      params: IdParamsSchema,
+      response: {
+        200: { ...UserOutSchema, description: 'The user' },
+        404: errorResponse('No user has that id'),
+        422: ValidationErrorSchema
+      }
+    }
+  }, async function getUser (request) {
+    const { id } = request.params
+    const user = isStoredId(id) ? await findUserById(request.em, id) : undefined
+    if (!user) throw new UserNotFoundError(id)
+    return user
+  })
+}
+
+export default users

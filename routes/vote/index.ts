@@ -1,0 +1,40 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { addVote, postExists, removeVote } from '../../entities/vote-repository.js'
+import { PostNotFoundError, VoteNotFoundError } from '../../lib/http-errors.js'
+import { MessageSchema, UnauthorizedSchema, ValidationErrorSchema, bearerSecurity, errorResponse, isStoredId } from '../../schemas/common.js'
+
+const VoteSchema = Type.Object({
+  post_id: Type.Integer({ examples: [7] }),
+  dir: Type.Integer({ minimum: 0, maximum: 1, description: '1 to vote, 0 to take the vote back', examples: [1] })
+})
+
+const vote: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.post('/', {
+    schema: {
+      summary: 'Vote for a post, or take the vote back',
+      tags: ['Vote'],
+      security: bearerSecurity,
+      body: VoteSchema,
+      response: {
+        201: { ...MessageSchema, description: '"successfully added vote" (dir 1) or "successfully deleted vote" (dir 0)' },
+        401: UnauthorizedSchema,
+        404: errorResponse('The post does not exist, or (dir 0) there is no vote to take back'),
+        409: errorResponse('This user has already voted on the post'),
+        422: ValidationErrorSchema
+      }
+    }
+  }, async function castVote (request, reply) {
+    const { post_id: postId, dir } = request.body
+    const { em, user } = request
+    if (!isStoredId(postId) || !await postExists(em, postId)) throw new PostNotFoundError(postId)
+    if (dir === 1) {
+      await addVote(em, user.id, postId)
+      return reply.code(201).send({ message: 'successfully added vote' })
+    }
+    if (!await removeVote(em, user.id, postId)) throw new VoteNotFoundError()
+    return reply.code(201).send({ message: 'successfully deleted vote' })
+  })
+}
+
+export default vote

@@ -1,0 +1,37 @@
+import { Type } from 'typebox'
+
+const INT4_MAX = 2_147_483_647
+
+/** A database id; values the column cannot hold are simply not found, so only integers are enforced. */
+export const IdSchema = Type.Integer({ description: 'A numeric id', examples: [1] })
+export const IdParamsSchema = Type.Object({ id: IdSchema })
+
+/** True when `id` can name a row: ids beyond int4 (or below 1) never exist. */
+export const isStoredId = (id: number): boolean => Number.isInteger(id) && id >= 1 && id <= INT4_MAX
+
+export const EmailSchema = Type.String({ format: 'email', maxLength: 320, examples: ['ada@example.com'] })
+export const TimestampSchema = Type.String({ format: 'date-time', examples: ['2026-11-21T10:23:00.123456+00:00'] })
+
+export const UserOutSchema = Type.Object({
+  id: Type.Integer({ examples: [1] }),
+  email: Type.String({ examples: ['ada@example.com'] }),
+  created_at: TimestampSchema
+}, { description: 'A user, as anyone may see it' })
+
+export const MessageSchema = Type.Object({ message: Type.String() })
+
+export const errorResponse = (description: string) =>
+  Type.Object({ detail: Type.String({ examples: ['Post with id: 7 does not exist'] }) }, { description })
+
+export const ValidationErrorSchema = Type.Object({
+  detail: Type.Array(Type.Object({
+    loc: Type.Array(Type.Union([Type.String(), Type.Integer()]), { examples: [['body', 'title']] }),
+    msg: Type.String({ examples: ['Field required'] }),
+    type: Type.String({ examples: ['missing'] })
+  }))
+}, { description: 'The request failed validation: one entry per problem' })
+
+export const UnauthorizedSchema = errorResponse('Not authenticated, or the token is invalid or expired (with `WWW-Authenticate: Bearer`)')
+
+/** The bearer-token security requirement, for routes that authenticate. */
+export const bearerSecurity = [{ OAuth2PasswordBearer: [] }]

@@ -1,0 +1,48 @@
+import Fastify, { type FastifyServerOptions } from 'fastify'
+import app from './app.js'
+import { serverOptions } from './lib/server-options.js'
+import { ConfigError, loadConfig, type Config } from './plugins/config.js'
+
+function loggerOptions (config: Config): FastifyServerOptions['logger'] {
+  return {
+    level: config.LOG_LEVEL,
+    redact: { paths: ['req.headers.authorization', 'req.body.password', '*.password'], censor: '[redacted]' },
+    ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
+  }
+}
+
+async function start () {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    console.error(err.message)
+    process.exit(1)
+  }
+
+  const fastify = Fastify({ ...serverOptions(config), logger: loggerOptions(config) })
+  let closing = false
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      if (closing) return
+      closing = true
+      fastify.log.info({ signal }, 'shutting down')
+      fastify.close().then(() => process.exit(0), (err) => {
+        fastify.log.error({ err }, 'shutdown failed')
+        process.exit(1)
+      })
+    })
+  }
+
+  try {
+    await fastify.register(app, { config, migrate: true })
+    await fastify.listen({ host: config.HOST, port: config.PORT })
+  } catch (err) {
+    fastify.log.fatal({ err }, 'start-up failed')
+    await fastify.close().catch(() => {})
+    process.exit(1)
+  }
+}
+
+await start()

@@ -1,0 +1,24 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../lib/embedded-postgres.js'
+
+// The tests use the PostgreSQL named by DATABASE_URL (each test file makes its own database
+// there); with none, they run on an embedded PostgreSQL that lives as long as the run.
+let embedded: EmbeddedPostgres | undefined
+let dataDir: string | undefined
+if (!process.env.DATABASE_URL) {
+  dataDir = mkdtempSync(join(tmpdir(), 'postline-test-'))
+  const port = 20_000 + Math.floor(Math.random() * 20_000)
+  console.log(`DATABASE_URL is not set: starting an embedded PostgreSQL on port ${port}`)
+  embedded = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres'), port, database: 'postgres', log: console.log })
+  process.env.DATABASE_URL = embedded.url
+}
+
+const tap = spawn('npx', ['tap', ...process.argv.slice(2)], { stdio: 'inherit' })
+const code = await new Promise<number>(resolve => tap.on('close', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0))))
+
+if (embedded) await embedded.stop()
+if (dataDir) rmSync(dataDir, { recursive: true, force: true })
+process.exit(code)
