@@ -5,9 +5,10 @@ import { Post, User, Vote } from '../entities/index.js'
 
 const root = resolve(import.meta.dirname, '..')
 
-export function createOrmConfig (clientUrl: string, poolSize = 10) {
+export function createOrmConfig (clientUrl: string, { poolSize = 10, logger }: { poolSize?: number, logger?: (message: string) => void } = {}) {
   return defineConfig({
     clientUrl,
+    ...(logger ? { logger } : {}),
     entities: [User, Post, Vote],
     extensions: [Migrator],
     // The code runs as TypeScript under tsx and tap alike.

@@ -21,10 +21,7 @@ export default fp<AppOptions>(async function db (fastify, opts) {
   const database = await resolveDatabase(config, message => log.info(message))
   let orm: MikroORM
   try {
-    orm = await MikroORM.init({
-      ...createOrmConfig(database.url, config.DATABASE_POOL_SIZE),
-      logger: message => log.debug(message)
-    })
+    orm = await MikroORM.init(createOrmConfig(database.url, { poolSize: config.DATABASE_POOL_SIZE, logger: message => log.debug(message) }))
     if (opts.migrate) {
       const applied = await migrate(orm, database.url)
       if (applied.length) log.info({ migrations: applied }, 'applied database migrations')

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import fp from 'fastify-plugin'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import type { Test } from 'tap'
@@ -47,7 +48,8 @@ export async function build (t: Test, options: BuildOptions = {}): Promise<Fasti
   const config = loadConfig({ BCRYPT_ROUNDS: '4', SECRET_KEY: TEST_SECRET, ...options.config, DATABASE_URL: databaseUrl })
   const fastify = Fastify({ ...serverOptions(config), logger: options.logger ?? false })
   t.teardown(() => fastify.close())
-  await fastify.register(app, { config, migrate: true })
+  // Unwrapped, so tests can reach the app's decorators (orm, config, jwt).
+  await fastify.register(fp(app), { config, migrate: true })
   await fastify.ready()
   return fastify
 }
