@@ -1,0 +1,205 @@
+import type { FastifyInstance } from 'fastify'
+import t from 'tap'
+import { build } from './helper.js'
+
+interface Operation {
+  summary?: string
+  tags?: string[]
+  security?: Record<string, string[]>[]
+  requestBody?: { content?: Record<string, unknown> }
+  responses?: Record<string, { content?: Record<string, { schema?: unknown }> }>
+}
+
+interface OpenApiDocument {
+  openapi: string
+  paths: Record<string, Record<string, Operation>>
+  tags?: { name: string, description?: string }[]
+  security?: unknown[]
+  components?: { securitySchemes?: Record<string, { type?: string, flows?: { password?: { tokenUrl?: string } } }> }
+}
+
+const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
+
+const CONTRACT_STATUSES: Record<string, Record<string, string[]>> = {
+  '/': { get: ['200'] },
+  '/users': { post: ['201', '409', '422'] },
+  '/users/{id}': { get: ['200', '404', '422'] },
+  '/users/me': { get: ['200', '401'] },
+  '/login': { post: ['200', '403', '422'] },
+  '/posts': { get: ['200', '401', '422'], post: ['201', '401', '422'] },
+  '/posts/{id}': {
+    get: ['200', '401', '404', '422'],
+    put: ['200', '401', '403', '404', '422'],
+    patch: ['200', '401', '403', '404', '422'],
+    delete: ['204', '401', '403', '404', '422']
+  },
+  '/vote': { post: ['201', '401', '404', '409', '422'] }
+}
+
+const PROTECTED = [['/users/me', 'get'], ['/posts', 'get'], ['/posts', 'post'], ['/posts/{id}', 'get'], ['/posts/{id}', 'put'], ['/posts/{id}', 'patch'], ['/posts/{id}', 'delete'], ['/vote', 'post']]
+const PUBLIC = [['/', 'get'], ['/users', 'post'], ['/users/{id}', 'get'], ['/login', 'post']]
+
+function operations (doc: OpenApiDocument): [path: string, method: string, operation: Operation][] {
+  return Object.entries(doc.paths).flatMap(([path, item]) =>
+    Object.entries(item).filter(([method]) => HTTP_METHODS.includes(method)).map(([method, operation]): [string, string, Operation] => [path, method, operation]))
+}
+
+function resolvePointer (doc: unknown, ref: string): unknown {
+  return ref.slice(2).split('/').reduce<unknown>((node, segment) =>
+    (node as Record<string, unknown> | undefined)?.[segment.replace(/~1/g, '/').replace(/~0/g, '~')], doc)
+}
+
+/** Where, under `node` (following local `$ref`s), an object schema declares a `password` property. */
+function passwordProperties (doc: unknown, node: unknown, where: string, seen = new Set<unknown>()): string[] {
+  if (node === null || typeof node !== 'object' || seen.has(node)) return []
+  seen.add(node)
+  const record = node as Record<string, unknown>
+  const found: string[] = []
+  const properties = record.properties as Record<string, unknown> | undefined
+  if (properties && typeof properties === 'object' && 'password' in properties) found.push(where)
+  if (typeof record.$ref === 'string' && record.$ref.startsWith('#/')) {
+    found.push(...passwordProperties(doc, resolvePointer(doc, record.$ref), `${where} -> ${record.$ref}`, seen))
+  }
+  for (const [key, value] of Object.entries(record)) found.push(...passwordProperties(doc, value, `${where}/${key}`, seen))
+  return found
+}
+
+async function htmlAssets (app: FastifyInstance, page: string) {
+  const response = await app.inject({ url: page })
+  const refs = [...response.body.matchAll(/<(?:script|link)\b[^>]*?\b(?:src|href)\s*=\s*["']([^"']+)["']/gi)].map(match => match[1]!)
+  return { response, refs }
+}
+
+const app = await build(t)
+const doc: OpenApiDocument = (await app.inject({ url: '/openapi.json' })).json()
+
+t.test('GET /openapi.json is an OpenAPI 3 document served as JSON', async t => {
+  const response = await app.inject({ url: '/openapi.json' })
+  t.equal(response.statusCode, 200)
+  t.match(response.headers['content-type'], /^application\/json/)
+  t.match(doc.openapi, /^3\.\d+\.\d+$/)
+  t.type(doc.paths, 'object')
+})
+
+t.test('the document lists every route of the contract with its methods, and no others', async t => {
+  const listed = Object.fromEntries(Object.entries(doc.paths).map(([path, item]) =>
+    [path, Object.keys(item).filter(method => HTTP_METHODS.includes(method)).sort()]))
+  const expected = Object.fromEntries(Object.entries(CONTRACT_STATUSES).map(([path, methods]) => [path, Object.keys(methods).sort()]))
+  t.strictSame(listed, expected)
+})
+
+t.test('every operation has a summary and a tag', async t => {
+  const all = operations(doc)
+  t.equal(all.length, 12)
+  for (const [path, method, operation] of all) {
+    t.match(operation.summary, /\S/, `${method} ${path} summary`)
+    t.ok(Array.isArray(operation.tags) && operation.tags.length > 0, `${method} ${path} tags`)
+  }
+})
+
+t.test('operations are grouped under the Users, Authentication, Posts and Vote tags', async t => {
+  const tagOf = (path: string, method: string) => doc.paths[path]?.[method]?.tags
+  t.strictSame(tagOf('/users', 'post'), ['Users'])
+  t.strictSame(tagOf('/users/{id}', 'get'), ['Users'])
+  t.strictSame(tagOf('/users/me', 'get'), ['Users'])
+  t.strictSame(tagOf('/login', 'post'), ['Authentication'])
+  for (const method of ['get', 'put', 'patch', 'delete']) t.strictSame(tagOf('/posts/{id}', method), ['Posts'], `${method} /posts/{id}`)
+  for (const method of ['get', 'post']) t.strictSame(tagOf('/posts', method), ['Posts'], `${method} /posts`)
+  t.strictSame(tagOf('/vote', 'post'), ['Vote'])
+})
+
+t.test('each tag the operations use is declared with a description', async t => {
+  const declared = new Map((doc.tags ?? []).map(tag => [tag.name, tag.description]))
+  for (const name of ['Users', 'Authentication', 'Posts', 'Vote']) {
+    t.match(declared.get(name), /\S/, `${name} has a description`)
+  }
+  for (const [path, method, operation] of operations(doc)) {
+    for (const tag of operation.tags ?? []) t.ok(declared.has(tag), `${method} ${path} uses declared tag ${tag}`)
+  }
+})
+
+t.test('each operation documents the status codes the contract gives it', async t => {
+  for (const [path, methods] of Object.entries(CONTRACT_STATUSES)) {
+    for (const [method, statuses] of Object.entries(methods)) {
+      const documented = Object.keys(doc.paths[path]?.[method]?.responses ?? {}).sort()
+      t.strictSame(documented, statuses, `${method} ${path}`)
+    }
+  }
+})
+
+t.test('the security scheme is an OAuth2 password flow whose token URL is /login', async t => {
+  const schemes = doc.components?.securitySchemes ?? {}
+  const passwordSchemes = Object.entries(schemes).filter(([, scheme]) => scheme.type === 'oauth2' && scheme.flows?.password)
+  t.equal(passwordSchemes.length, 1)
+  t.equal(passwordSchemes[0]?.[1].flows?.password?.tokenUrl, '/login')
+})
+
+t.test('protected operations require the OAuth2 scheme; public ones require nothing', async t => {
+  const schemeName = Object.entries(doc.components?.securitySchemes ?? {}).find(([, scheme]) => scheme.type === 'oauth2')?.[0]
+  t.ok(schemeName)
+  t.notOk(doc.security?.length, 'no document-wide security requirement')
+  for (const [path, method] of PROTECTED) {
+    const security = doc.paths[path]?.[method]?.security ?? []
+    t.ok(security.some(requirement => schemeName! in requirement), `${method} ${path} requires ${schemeName}`)
+  }
+  for (const [path, method] of PUBLIC) {
+    t.notOk(doc.paths[path]?.[method]?.security?.length, `${method} ${path} is public`)
+  }
+})
+
+t.test('POST /login takes an url-encoded form with username and password', async t => {
+  const content = doc.paths['/login']?.post?.requestBody?.content ?? {}
+  t.ok('application/x-www-form-urlencoded' in content)
+  t.notOk('application/json' in content)
+  t.match(content['application/x-www-form-urlencoded'], { schema: { properties: { username: {}, password: {} } } })
+})
+
+t.test('no response schema has a password property', async t => {
+  const requestFields = passwordProperties(doc, doc.paths['/users']?.post?.requestBody, 'POST /users requestBody')
+  t.ok(requestFields.length > 0, 'the walk finds the password field of the registration body')
+  const leaks = operations(doc).flatMap(([path, method, operation]) =>
+    passwordProperties(doc, operation.responses, `${method} ${path} responses`))
+  t.strictSame(leaks, [])
+})
+
+t.test('Swagger UI is served at /docs and /docs/ from local assets only', async t => {
+  for (const page of ['/docs', '/docs/']) {
+    const { response, refs } = await htmlAssets(app, page)
+    t.equal(response.statusCode, 200, page)
+    t.match(response.headers['content-type'], /^text\/html/, page)
+    t.match(response.body, /swagger-ui/i, page)
+    t.ok(refs.some(ref => /swagger-ui-bundle\.js$/.test(ref)), `${page} loads the Swagger UI bundle`)
+    for (const ref of refs) {
+      t.notMatch(ref, /^(?:https?:)?\/\//i, `${page} references ${ref} on this host`)
+      const asset = await app.inject({ url: new URL(ref, `http://localhost${page}`).pathname })
+      t.equal(asset.statusCode, 200, `${page} -> ${ref}`)
+      if (ref.endsWith('.js')) t.match(asset.headers['content-type'], /javascript/, `${ref} is JavaScript`)
+      if (ref.endsWith('.css')) t.match(asset.headers['content-type'], /^text\/css/, `${ref} is CSS`)
+    }
+  }
+})
+
+t.test('Swagger UI loads the document from this server and calls no external validator', async t => {
+  const initializer = await app.inject({ url: '/docs/static/swagger-initializer.js' })
+  t.equal(initializer.statusCode, 200)
+  t.match(initializer.body, /validatorUrl:\s*null/)
+  const spec = await app.inject({ url: '/docs/json' })
+  t.equal(spec.statusCode, 200)
+  t.strictSame(Object.keys(spec.json().paths).sort(), Object.keys(doc.paths).sort())
+})
+
+t.test('GET /redoc serves ReDoc with a policy that keeps images on this host', async t => {
+  for (const page of ['/redoc', '/redoc/']) {
+    const { response, refs } = await htmlAssets(app, page)
+    t.equal(response.statusCode, 200, page)
+    t.match(response.headers['content-type'], /^text\/html/, page)
+    t.match(String(response.headers['content-security-policy']), /img-src 'self' data:(;|$)/, page)
+    t.match(response.body, /spec-url="\/openapi\.json"/, page)
+    t.ok(refs.includes('/redoc/redoc.standalone.js'), `${page} loads the local ReDoc bundle`)
+    for (const ref of refs) t.notMatch(ref, /^(?:https?:)?\/\//i, `${page} references ${ref} on this host`)
+  }
+  const script = await app.inject({ url: '/redoc/redoc.standalone.js' })
+  t.equal(script.statusCode, 200)
+  t.match(script.headers['content-type'], /javascript/)
+  t.ok(script.rawPayload.length > 100_000, 'the whole ReDoc bundle is served')
+})
