@@ -40,7 +40,7 @@ export default fp(async function errors (fastify) {
       if (status === 401) reply.header('www-authenticate', 'Bearer')
       return reply.code(status).send({ detail: error.message })
     }
-    request.log.error({ err: error, reqId: request.id }, 'request failed')
+    request.log.error({ err: error }, 'request failed')
     return reply.code(status >= 500 && status < 600 ? status : 500).send({ detail: 'Internal Server Error' })
   })
 
