@@ -1,8 +1,17 @@
-import type { EntityManager } from '@mikro-orm/postgresql'
+import { ForeignKeyConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql'
 
-/** A second vote by the same user on the same post raises the primary key's unique violation. */
-export async function addVote (em: EntityManager, userId: number, postId: number): Promise<void> {
-  await em.execute('insert into votes (user_id, post_id) values (?, ?)', [userId, postId], 'run')
+/**
+ * False when the post is gone (deleted since it was looked up). A second vote by the same
+ * user on the same post raises the primary key's unique violation.
+ */
+export async function addVote (em: EntityManager, userId: number, postId: number): Promise<boolean> {
+  try {
+    await em.execute('insert into votes (user_id, post_id) values (?, ?)', [userId, postId], 'run')
+    return true
+  } catch (err) {
+    if (err instanceof ForeignKeyConstraintViolationException) return false
+    throw err
+  }
 }
 
 export async function removeVote (em: EntityManager, userId: number, postId: number): Promise<boolean> {

@@ -130,6 +130,9 @@ t.test('a missing username or password is a 422 naming the missing field', async
   const neither = await postForm(app, { grant_type: 'password' })
   t.equal(neither.statusCode, 422)
   t.same(problems(neither), [[['body', 'password'], 'missing'], [['body', 'username'], 'missing']])
+  const empty = await postForm(app, {})
+  t.equal(empty.statusCode, 422)
+  t.same(problems(empty), [[['body', 'password'], 'missing'], [['body', 'username'], 'missing']])
 })
 
 t.test('a multipart form without a password is a 422', async t => {

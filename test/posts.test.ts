@@ -6,7 +6,7 @@ const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/
 
 type Loc = (string | number)[]
 
-function assertValidationError (t: Test, response: LightMyRequestResponse, expected: Loc[], message?: string) {
+function assertValidationError (t: Test, response: LightMyRequestResponse, expected: Loc[], message = 'validation error') {
   t.equal(response.statusCode, 422, message)
   const { detail } = response.json() as { detail: { loc: Loc, msg: string, type: string }[] }
   const byText = (a: Loc, b: Loc) => JSON.stringify(a).localeCompare(JSON.stringify(b))

@@ -8,7 +8,7 @@ import { EmailSchema, IdParamsSchema, UnauthorizedSchema, UserOutSchema, Validat
 
 const UserCreateSchema = Type.Object({
   email: EmailSchema,
-  password: Type.String({ minLength: 8, maxLength: 72, [MAX_BYTES]: 72, description: '8 to 72 bytes (bcrypt reads no more)', examples: ['correct horse'] })
+  password: Type.String({ minLength: 8, [MAX_BYTES]: 72, description: '8 to 72 bytes (bcrypt reads no more)', examples: ['correct horse'] })
 })
 
 const users: FastifyPluginAsyncTypebox = async (fastify) => {

@@ -29,7 +29,7 @@ const vote: FastifyPluginAsyncTypebox = async (fastify) => {
     const { em, user } = request
     if (!isStoredId(postId) || !await postExists(em, postId)) throw new PostNotFoundError(postId)
     if (dir === 1) {
-      await addVote(em, user.id, postId)
+      if (!await addVote(em, user.id, postId)) throw new PostNotFoundError(postId)
       return reply.code(201).send({ message: 'successfully added vote' })
     }
     if (!await removeVote(em, user.id, postId)) throw new VoteNotFoundError()
