@@ -2,7 +2,7 @@ import { ConnectionException, ForeignKeyConstraintViolationException, UniqueCons
 import type { FastifyError, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import { UnprocessableError } from '../lib/http-errors.js'
-import { invalidJson, missingBody, toValidationDetail, type ValidationDetail } from '../lib/validation-detail.js'
+import { toValidationDetail, type ValidationDetail } from '../lib/validation-detail.js'
 
 const CONFLICTS: Record<string, string> = {
   users: 'Email already registered',
@@ -20,10 +20,6 @@ export default fp(async function errors (fastify) {
       return sendValidation(reply, toValidationDetail(error.validation, error.validationContext ?? 'body'))
     }
     if (error instanceof UnprocessableError) return sendValidation(reply, error.detail)
-    switch (error.code) {
-      case 'FST_ERR_CTP_EMPTY_JSON_BODY': return sendValidation(reply, missingBody)
-      case 'FST_ERR_CTP_INVALID_JSON_BODY': return sendValidation(reply, invalidJson)
-    }
     if (error instanceof UniqueConstraintViolationException) {
       const table = (error as { table?: string }).table ?? ''
       return reply.code(409).send({ detail: CONFLICTS[table] ?? 'Already exists' })

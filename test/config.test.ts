@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -6,6 +5,7 @@ import pg from 'pg'
 import t, { type Test } from 'tap'
 import { ConfigError, DEVELOPMENT_SECRET_KEY, loadConfig, readEnvironment, type ConfigSource } from '../plugins/config.js'
 import { createTestDatabase } from './helper.js'
+import { spawnServer, startServer, waitFor } from './server-process.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
 
@@ -28,54 +28,6 @@ function setEnv (t: Test, name: string, value: string | undefined) {
   })
   if (value === undefined) delete process.env[name]
   else process.env[name] = value
-}
-
-interface Server {
-  child: ChildProcess
-  output: () => string
-  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
-}
-
-function startServer (t: Test, env: Record<string, string>): Server {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server.ts')], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  let output = ''
-  child.stdout.on('data', chunk => { output += chunk })
-  child.stderr.on('data', chunk => { output += chunk })
-  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>(resolve =>
-    child.on('exit', (code, signal) => resolve({ code, signal })))
-  return { child, output: () => output, exited }
-}
-
-async function waitFor<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms) })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
-async function listeningAddress (server: Server): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())
-      if (match) {
-        server.child.stdout?.off('data', check)
-        resolve(match[1]!)
-      }
-    }
-    server.child.stdout?.on('data', check)
-    server.exited.then(({ code, signal }) => reject(new Error(`server exited (${code ?? signal}) before listening:\n${server.output()}`)))
-    check()
-  })
 }
 
 const BAD_VALUES: [name: string, value: string][] = [
@@ -189,7 +141,7 @@ t.test('readEnvironment without a .env file is the process environment', async t
 })
 
 t.test('the server refuses to start on a bad variable, with one line naming it', async t => {
-  const server = startServer(t, { PORT: 'abc' })
+  const server = spawnServer(t, { PORT: 'abc' })
   const { code } = await waitFor(server.exited, 60_000, 'the server to exit')
   t.not(code, 0)
   t.not(code, null)
@@ -201,10 +153,9 @@ t.test('the server refuses to start on a bad variable, with one line naming it',
 
 t.test('the server starts, migrates, answers over HTTP and stops cleanly on SIGTERM', async t => {
   const databaseUrl = await createTestDatabase(t)
-  const server = startServer(t, { DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', BCRYPT_ROUNDS: '4' })
-  const address = await waitFor(listeningAddress(server), 60_000, 'the server to listen')
+  const server = await startServer(t, { DATABASE_URL: databaseUrl })
 
-  const response = await fetch(`${address}/`)
+  const response = await fetch(`${server.url}/`)
   t.equal(response.status, 200)
   t.strictSame(await response.json(), { message: 'Hello World' })
 

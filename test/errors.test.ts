@@ -159,3 +159,27 @@ t.test('ids too large for the column are not found, never a 5xx', async t => {
     t.type(response.json().detail, 'string')
   }
 })
+
+t.test('a route that needs a body and gets none is a 422 "missing" for body', async t => {
+  const app = await build(t)
+  const user = await createUser(app)
+  const response = await app.inject({ method: 'POST', url: '/posts', headers: user.headers })
+  t.equal(response.statusCode, 422)
+  t.same(response.json(), { detail: [{ loc: ['body'], msg: 'Field required', type: 'missing' }] })
+})
+
+t.test('an empty JSON body on a route without one is no body at all', async t => {
+  const app = await build(t)
+  const user = await createUser(app)
+  const post = await createPost(app, user)
+  const response = await app.inject({ method: 'DELETE', url: `/posts/${post.id}`, headers: { ...user.headers, 'content-type': 'application/json' } })
+  t.equal(response.statusCode, 204)
+  t.same(await sql(app, 'select id from posts where id = ?', [post.id]), [])
+})
+
+t.test('a login with no form lists username and password as missing', async t => {
+  const app = await build(t)
+  const response = await app.inject({ method: 'POST', url: '/login' })
+  t.equal(response.statusCode, 422)
+  t.same(response.json().detail.map((entry: { loc: string[], type: string }) => [entry.loc, entry.type]), [[['body', 'username'], 'missing'], [['body', 'password'], 'missing']])
+})

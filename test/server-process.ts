@@ -4,40 +4,90 @@ import type { Test } from 'tap'
 
 const ROOT = join(import.meta.dirname, '..')
 
-export interface ServerProcess {
-  url: string
+export interface Exit {
+  code: number | null
+  signal: NodeJS.Signals | null
+}
+
+export interface SpawnedServer {
   child: ChildProcess
+  /** Everything the process has written to stdout and stderr so far. */
   output: () => string
+  /** Settles once the process has exited and its stdout and stderr are drained. */
+  exited: Promise<Exit>
+}
+
+export interface ServerProcess extends SpawnedServer {
+  url: string
   /** Sends SIGTERM and resolves with the exit code. */
   stop: () => Promise<number | null>
 }
 
-/** Runs `server.ts` as `npm start` does, on a port of its own, and waits until it listens. */
-export async function startServer (t: Test, env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+/**
+ * Runs `server.ts` as `npm start` does, with a minimal environment: PATH and HOME, then
+ * HOST=127.0.0.1, PORT=0, LOG_LEVEL=info and BCRYPT_ROUNDS=4, each overridable by `env`.
+ * Does not wait for anything; the process is killed with SIGKILL when `t` ends if it still runs.
+ */
+export function spawnServer (t: Test, env: Record<string, string>): SpawnedServer {
+  const inherited: Record<string, string> = {}
+  for (const name of ['PATH', 'HOME']) {
+    const value = process.env[name]
+    if (value !== undefined) inherited[name] = value
+  }
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server.ts')], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', BCRYPT_ROUNDS: '4', ...env },
+    env: { ...inherited, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', BCRYPT_ROUNDS: '4', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
+  })
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
   let output = ''
   child.stdout.on('data', chunk => { output += chunk })
   child.stderr.on('data', chunk => { output += chunk })
-  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  const exited = new Promise<Exit>(resolve => child.once('close', (code, signal) => resolve({ code, signal })))
+  return { child, output: () => output, exited }
+}
 
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000)
-    const check = () => {
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
-      if (match) { clearTimeout(timer); resolve(match[1]!) }
-    }
-    child.stdout.on('data', check)
-    child.once('exit', () => { clearTimeout(timer); reject(new Error(`server exited:\n${output}`)) })
+/** Settles as `promise` does, or rejects once `ms` have passed first. */
+export async function waitFor<T> (promise: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`)), ms)
   })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Resolves with the address of the "Server listening at" log line; rejects if the process exits first. */
+function listeningAddress (server: SpawnedServer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())
+      if (match) {
+        server.child.stdout?.off('data', check)
+        resolve(match[1]!)
+      }
+    }
+    server.child.stdout?.on('data', check)
+    server.exited.then(({ code, signal }) => reject(new Error(`server exited (${code ?? signal}) before listening:\n${server.output()}`)))
+    check()
+  })
+}
+
+/** Spawns the server (see `spawnServer`) and waits, up to 60 s, until it listens. */
+export async function startServer (t: Test, env: Record<string, string>): Promise<ServerProcess> {
+  const server = spawnServer(t, env)
+  const url = await waitFor(listeningAddress(server), 60_000, () => `the server to listen:\n${server.output()}`)
   return {
+    ...server,
     url,
-    child,
-    output: () => output,
-    stop: () => { child.kill('SIGTERM'); return exited }
+    stop: async () => {
+      server.child.kill('SIGTERM')
+      return (await server.exited).code
+    }
   }
 }
