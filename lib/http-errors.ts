@@ -4,6 +4,7 @@ import type { ValidationDetail } from './validation-detail.js'
 export const NotAuthenticatedError = createError('POSTLINE_NOT_AUTHENTICATED', 'Not authenticated', 401)
 export const InvalidTokenError = createError('POSTLINE_INVALID_TOKEN', 'Could not validate credentials', 401)
 export const InvalidCredentialsError = createError('POSTLINE_INVALID_CREDENTIALS', 'Invalid Credentials', 403)
+export const MalformedFormError = createError('POSTLINE_MALFORMED_FORM', 'The form body could not be read', 400)
 export const ForbiddenError = createError('POSTLINE_FORBIDDEN', 'Not authorized to perform requested action', 403)
 export const UserNotFoundError = createError('POSTLINE_USER_NOT_FOUND', 'User with id: %s does not exist', 404)
 export const PostNotFoundError = createError('POSTLINE_POST_NOT_FOUND', 'Post with id: %s does not exist', 404)

@@ -1,5 +1,5 @@
 import type { FastifyServerOptions } from 'fastify'
-import type { Config } from '../plugins/config.js'
+import { parseTrustProxy, type Config } from '../plugins/config.js'
 
 /** Fastify's own options, shared by the server process and the tests so both run the same app. */
 export function serverOptions (config: Config): FastifyServerOptions {
@@ -16,13 +16,4 @@ export function serverOptions (config: Config): FastifyServerOptions {
     // Fastify reads a number as a hop count, though its types leave numbers out.
     trustProxy: parseTrustProxy(config.TRUST_PROXY) as FastifyServerOptions['trustProxy']
   }
-}
-
-/** TRUST_PROXY: empty or false, true, a hop count, or a comma-separated list of addresses or CIDRs. */
-export function parseTrustProxy (value: string): boolean | number | string[] {
-  const trimmed = value.trim().toLowerCase()
-  if (trimmed === '' || trimmed === 'false' || trimmed === '0') return false
-  if (trimmed === 'true') return true
-  if (/^\d+$/.test(trimmed)) return Number(trimmed)
-  return trimmed.split(',').map(entry => entry.trim()).filter(Boolean)
 }

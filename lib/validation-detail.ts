@@ -1,4 +1,5 @@
 import type { FastifySchemaValidationError } from 'fastify'
+import { NO_NUL_PATTERN } from '../schemas/common.js'
 
 export interface ValidationDetail {
   loc: (string | number)[]
@@ -25,6 +26,9 @@ function describe (error: FastifySchemaValidationError): [type: string, msg: str
     case 'minLength': return ['string_too_short', `String should have at least ${params.limit} character${params.limit === 1 ? '' : 's'}`]
     case 'maxLength': return ['string_too_long', `String should have at most ${params.limit} characters`]
     case 'x-max-bytes': return ['string_too_long', `String should have at most ${params.limit} bytes`]
+    case 'pattern': return params.pattern === NO_NUL_PATTERN
+      ? ['string_pattern_mismatch', 'String should not contain the NUL character']
+      : ['string_pattern_mismatch', `String should match pattern '${params.pattern}'`]
     case 'minimum': return ['greater_than_equal', `Input should be greater than or equal to ${params.limit}`]
     case 'maximum': return ['less_than_equal', `Input should be less than or equal to ${params.limit}`]
     case 'minProperties': return ['missing', 'At least one field must be given']

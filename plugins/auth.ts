@@ -33,7 +33,7 @@ export default fp(async function auth (fastify) {
   await fastify.register(fastifyJwt, {
     secret: config.SECRET_KEY,
     sign: { algorithm: config.ALGORITHM, expiresIn: config.ACCESS_TOKEN_EXPIRE_MINUTES * 60 },
-    verify: { algorithms: [config.ALGORITHM] }
+    verify: { algorithms: [config.ALGORITHM], requiredClaims: ['exp'] }
   })
 
   fastify.decorate('signAccessToken', (userId: number) =>

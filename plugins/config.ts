@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { parseEnv } from 'node:util'
 import { Ajv } from 'ajv'
 import fp from 'fastify-plugin'
@@ -56,6 +57,29 @@ export function readEnvironment (envFile = '.env'): ConfigSource {
   return { ...fromFile, ...process.env }
 }
 
+const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+function isAddressOrRange (entry: string): boolean {
+  if (PROXY_KEYWORDS.has(entry)) return true
+  const [address = '', range, ...rest] = entry.split('/')
+  const version = isIP(address)
+  if (!version || rest.length) return false
+  if (range === undefined) return true
+  return isIP(range) === version || (/^\d+$/.test(range) && Number(range) <= (version === 4 ? 32 : 128))
+}
+
+/** TRUST_PROXY: empty or false, true, a hop count, or comma-separated addresses, CIDRs or proxy-addr keywords. */
+export function parseTrustProxy (value: string): boolean | number | string[] {
+  const trimmed = value.trim().toLowerCase()
+  if (trimmed === '' || trimmed === 'false' || trimmed === '0') return false
+  if (trimmed === 'true') return true
+  if (/^\d+$/.test(trimmed)) return Number(trimmed)
+  const entries = trimmed.split(',').map(entry => entry.trim()).filter(Boolean)
+  const wrong = entries.find(entry => !isAddressOrRange(entry))
+  if (wrong !== undefined) throw new ConfigError(`Invalid configuration: TRUST_PROXY must be true, false, a hop count or addresses/CIDRs (got ${JSON.stringify(wrong)})`)
+  return entries
+}
+
 export function loadConfig (source: ConfigSource = readEnvironment()): Config {
   const candidate: Record<string, unknown> = {}
   for (const key of Object.keys(ConfigSchema.properties)) {
@@ -72,6 +96,7 @@ export function loadConfig (source: ConfigSource = readEnvironment()): Config {
   if (config.NODE_ENV === 'production' && (!config.SECRET_KEY || config.SECRET_KEY === DEVELOPMENT_SECRET_KEY || config.SECRET_KEY.length < 32)) {
     throw new ConfigError('Invalid configuration: SECRET_KEY must be set to a random string of at least 32 characters when NODE_ENV is production')
   }
+  parseTrustProxy(config.TRUST_PROXY)
   return { ...config, SECRET_KEY: config.SECRET_KEY ?? DEVELOPMENT_SECRET_KEY }
 }
 

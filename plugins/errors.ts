@@ -1,4 +1,4 @@
-import { ConnectionException, ForeignKeyConstraintViolationException, UniqueConstraintViolationException } from '@mikro-orm/core'
+import { ConnectionException, DriverException, ForeignKeyConstraintViolationException, UniqueConstraintViolationException } from '@mikro-orm/core'
 import type { FastifyError, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import { UnprocessableError } from '../lib/http-errors.js'
@@ -7,6 +7,12 @@ import { toValidationDetail, type ValidationDetail } from '../lib/validation-det
 const CONFLICTS: Record<string, string> = {
   users: 'Email already registered',
   votes: 'You have already voted on this post'
+}
+
+/** A database error as it may be logged: its SQL and values (emails, hashes) stay out of the logs. */
+function loggable (error: DriverException) {
+  const { name, code, table, constraint, routine } = error as DriverException & Record<string, string | undefined>
+  return { type: name, code, table, constraint, routine, message: error.message.split(' - ').pop() }
 }
 
 function sendValidation (reply: FastifyReply, detail: ValidationDetail[]) {
@@ -28,8 +34,12 @@ export default fp(async function errors (fastify) {
       return reply.code(404).send({ detail: 'A referenced resource does not exist' })
     }
     if (error instanceof ConnectionException) {
-      request.log.error({ err: error }, 'database unavailable')
+      request.log.error({ err: loggable(error) }, 'database unavailable')
       return reply.code(503).send({ detail: 'Service unavailable' })
+    }
+    if (error instanceof DriverException) {
+      request.log.error({ err: loggable(error) }, 'database error')
+      return reply.code(500).send({ detail: 'Internal Server Error' })
     }
     const status = error.statusCode ?? 500
     if (status >= 400 && status < 500) {

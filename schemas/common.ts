@@ -9,7 +9,11 @@ export const IdParamsSchema = Type.Object({ id: IdSchema })
 /** True when `id` can name a row: ids beyond int4 (or below 1) never exist. */
 export const isStoredId = (id: number): boolean => Number.isInteger(id) && id >= 1 && id <= INT4_MAX
 
-export const EmailSchema = Type.String({ format: 'email', maxLength: 320, examples: ['ada@example.com'] })
+/** Text that PostgreSQL can store: anything but the NUL character. */
+export const NO_NUL_PATTERN = '^[^\\u0000]*$'
+export const TextSchema = (options: Parameters<typeof Type.String>[0] = {}) => Type.String({ pattern: NO_NUL_PATTERN, ...options })
+
+export const EmailSchema = TextSchema({ format: 'email', maxLength: 320, examples: ['ada@example.com'] })
 export const TimestampSchema = Type.String({ format: 'date-time', examples: ['2026-11-21T10:23:00.123456+00:00'] })
 
 export const UserOutSchema = Type.Object({

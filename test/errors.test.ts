@@ -109,6 +109,8 @@ t.test('a server fault is a bare 500, logged at error level with the request id'
   const logged = lines.filter(line => Number(line.level) >= 50 && line.reqId === requestId)
   t.ok(logged.length > 0, 'an error line carries the request id')
   t.ok(logged.some(line => line.err !== undefined), 'the error itself is logged')
+  t.ok(logged.some(line => (line.err as { code?: string } | undefined)?.code === '42P01'), 'the database\'s error code is logged')
+  t.notMatch(JSON.stringify(logged), /select /i, 'the SQL and its values stay out of the log')
 })
 
 t.test('registering an email twice is a 409, in any letter case', async t => {

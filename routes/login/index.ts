@@ -5,11 +5,11 @@ import bcrypt from 'bcrypt'
 import { randomBytes } from 'node:crypto'
 import { Type } from 'typebox'
 import { findCredentialsByEmail } from '../../entities/user-repository.js'
-import { InvalidCredentialsError } from '../../lib/http-errors.js'
-import { ValidationErrorSchema, errorResponse } from '../../schemas/common.js'
+import { InvalidCredentialsError, MalformedFormError } from '../../lib/http-errors.js'
+import { TextSchema, ValidationErrorSchema, errorResponse } from '../../schemas/common.js'
 
 const LoginFormSchema = Type.Object({
-  username: Type.String({ minLength: 1, description: 'The email address', examples: ['ada@example.com'] }),
+  username: TextSchema({ minLength: 1, description: 'The email address', examples: ['ada@example.com'] }),
   password: Type.String({ minLength: 1, examples: ['correct horse'] })
 }, { description: 'An OAuth2 password-flow form; grant_type, scope and client credentials are ignored' })
 
@@ -20,7 +20,14 @@ const TokenSchema = Type.Object({
 
 const login: FastifyPluginAsyncTypebox = async (fastify) => {
   await fastify.register(formbody)
-  await fastify.register(multipart, { attachFieldsToBody: 'keyValues', limits: { files: 0, fields: 10, fieldSize: 4096 } })
+  await fastify.register(multipart, { attachFieldsToBody: 'keyValues', limits: { files: 4, fileSize: 65_536, fields: 20, fieldSize: 4096 } })
+  // A form the parser cannot read (no boundary, cut short) is the client's mistake.
+  fastify.setErrorHandler(function malformedForm (error, request) {
+    if (request.body === undefined && !(error as { statusCode?: number }).statusCode) {
+      throw new MalformedFormError()
+    }
+    throw error
+  })
   // An OAuth2 password flow posts a form: a JSON body is not read, so its fields are missing.
   fastify.removeContentTypeParser('application/json')
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, _body, done) => done(null, {}))

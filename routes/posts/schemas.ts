@@ -1,8 +1,8 @@
 import { Type } from 'typebox'
-import { IdSchema, TimestampSchema, UserOutSchema } from '../../schemas/common.js'
+import { IdSchema, TextSchema, TimestampSchema, UserOutSchema } from '../../schemas/common.js'
 
-const TitleSchema = Type.String({ minLength: 1, maxLength: 300, examples: ['Top beaches in Florida'] })
-const ContentSchema = Type.String({ minLength: 1, maxLength: 50_000, examples: ['Check out these awesome beaches'] })
+const TitleSchema = TextSchema({ minLength: 1, maxLength: 300, examples: ['Top beaches in Florida'] })
+const ContentSchema = TextSchema({ minLength: 1, maxLength: 50_000, examples: ['Check out these awesome beaches'] })
 const PublishedSchema = Type.Boolean({ default: true })
 
 export const PostCreateSchema = Type.Object({
@@ -34,6 +34,6 @@ export const PostOutSchema = Type.Object({
 
 export const ListQuerySchema = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Page size' }),
-  skip: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0, description: 'Posts to skip' }),
-  search: Type.String({ default: '', maxLength: 1000, description: 'Case-insensitive text the title contains; `%` and `_` are literal' })
+  skip: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0, description: 'Posts to skip' }),
+  search: TextSchema({ default: '', description: 'Case-insensitive text the title contains; `%` and `_` are literal' })
 })
