@@ -2,8 +2,8 @@ import { resolve } from 'node:path'
 import type { Config } from '../plugins/config.js'
 import { startEmbeddedPostgres } from './embedded-postgres.js'
 
-export const EMBEDDED_PORT = 54329
-export const EMBEDDED_DATA_DIR = resolve(import.meta.dirname, '..', '.data', 'postgres')
+const EMBEDDED_PORT = 54329
+const EMBEDDED_DATA_DIR = resolve(import.meta.dirname, '..', '.data', 'postgres')
 
 export interface Database {
   url: string

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
@@ -91,4 +91,3 @@ export async function createPost (fastify: FastifyInstance, user: TestUser, body
   return response.json()
 }
 
-export const json = (response: LightMyRequestResponse) => response.json()
