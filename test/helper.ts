@@ -90,4 +90,3 @@ export async function createPost (fastify: FastifyInstance, user: TestUser, body
   if (response.statusCode !== 201) throw new Error(`post creation failed: ${response.statusCode} ${response.body}`)
   return response.json()
 }
-
