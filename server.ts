@@ -1,5 +1,8 @@
 import Fastify, { type FastifyServerOptions } from 'fastify'
+import cluster from 'node:cluster'
+import { pino } from 'pino'
 import app from './app.js'
+import { runPrimary } from './lib/cluster.js'
 import { serverOptions } from './lib/server-options.js'
 import { ConfigError, loadConfig, type Config } from './plugins/config.js'
 
@@ -19,6 +22,15 @@ async function start () {
     if (!(err instanceof ConfigError)) throw err
     console.error(err.message)
     process.exit(1)
+  }
+
+  if (config.WEB_CONCURRENCY > 1 && cluster.isPrimary) {
+    const options = loggerOptions(config) as Exclude<FastifyServerOptions['logger'], boolean | undefined>
+    const log = pino(options)
+    return runPrimary(config, log).catch(err => {
+      log.fatal({ err }, 'start-up failed')
+      process.exit(1)
+    })
   }
 
   const fastify = Fastify({ ...serverOptions(config), logger: loggerOptions(config) })

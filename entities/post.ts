@@ -6,7 +6,9 @@ export const Post = defineEntity({
   tableName: 'posts',
   indexes: [
     { name: 'posts_created_at_id_index', expression: 'create index "posts_created_at_id_index" on "posts" ("created_at" desc, "id" desc)' },
-    { name: 'posts_owner_id_index', properties: ['owner'] }
+    { name: 'posts_owner_id_index', properties: ['owner'] },
+    // Trigram index for `search` (ILIKE '%word%'); pg_trgm ships with PostgreSQL's contrib modules.
+    { name: 'posts_title_trgm_index', expression: 'create index "posts_title_trgm_index" on "posts" using gin ("title" gin_trgm_ops)' }
   ],
   properties: {
     id: p.integer().primary().autoincrement(),

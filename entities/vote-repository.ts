@@ -1,25 +1,41 @@
-import { ForeignKeyConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql'
+import { run, type Queryable } from './queryable.js'
 
-/**
- * False when the post is gone (deleted since it was looked up). A second vote by the same
- * user on the same post raises the primary key's unique violation.
- */
-export async function addVote (em: EntityManager, userId: number, postId: number): Promise<boolean> {
+export interface VoteOutcome {
+  /** False when the token's user no longer exists. */
+  me: boolean
+  post: boolean
+  /** The vote was added (dir 1) or removed (dir 0). */
+  done: boolean
+}
+
+// One round trip: the user and post checks and the write. A post deleted between the check
+// and the insert makes the insert fail its foreign key, which is answered as a missing post.
+
+/** $1 user, $2 post. */
+export const ADD_VOTE_SQL = `
+with me as (select id from users where id = $1),
+     post as (select id from posts where id = $2),
+     added as (insert into votes (user_id, post_id) select me.id, post.id from me, post on conflict do nothing returning 1)
+select exists (select from me) as me, exists (select from post) as post, exists (select from added) as done`
+
+/** $1 user, $2 post. */
+export const REMOVE_VOTE_SQL = `
+with me as (select id from users where id = $1),
+     post as (select id from posts where id = $2),
+     removed as (delete from votes v using me where v.user_id = me.id and v.post_id = $2 returning 1)
+select exists (select from me) as me, exists (select from post) as post, exists (select from removed) as done`
+
+const FOREIGN_KEY_VIOLATION = '23503'
+
+export async function castVote (db: Queryable, userId: number, postId: number, dir: 0 | 1): Promise<VoteOutcome> {
   try {
-    await em.execute('insert into votes (user_id, post_id) values (?, ?)', [userId, postId], 'run')
-    return true
+    const [outcome] = dir === 1
+      ? await run<VoteOutcome>(db, 'add-vote', ADD_VOTE_SQL, [userId, postId])
+      : await run<VoteOutcome>(db, 'remove-vote', REMOVE_VOTE_SQL, [userId, postId])
+    return outcome!
   } catch (err) {
-    if (err instanceof ForeignKeyConstraintViolationException) return false
-    throw err
+    if ((err as { code?: string }).code !== FOREIGN_KEY_VIOLATION) throw err
+    // The post (or the user) was deleted while the vote was being added.
+    return { me: true, post: false, done: false }
   }
-}
-
-export async function removeVote (em: EntityManager, userId: number, postId: number): Promise<boolean> {
-  const result = await em.execute<{ affectedRows: number }>('delete from votes where user_id = ? and post_id = ?', [userId, postId], 'run')
-  return result.affectedRows > 0
-}
-
-export async function postExists (em: EntityManager, postId: number): Promise<boolean> {
-  const rows = await em.execute('select 1 from posts where id = ?', [postId])
-  return rows.length > 0
 }

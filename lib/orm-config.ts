@@ -1,7 +1,7 @@
 import { defineConfig } from '@mikro-orm/postgresql'
 import { Migrator } from '@mikro-orm/migrations'
 import { resolve } from 'node:path'
-import { Post, User, Vote } from '../entities/index.js'
+import { Post, User, Vote, VoteCount } from '../entities/index.js'
 
 const root = resolve(import.meta.dirname, '..')
 
@@ -9,7 +9,7 @@ export function createOrmConfig (clientUrl: string, { poolSize = 10, logger }: {
   return defineConfig({
     clientUrl,
     ...(logger ? { logger } : {}),
-    entities: [User, Post, Vote],
+    entities: [User, Post, Vote, VoteCount],
     extensions: [Migrator],
     // The code runs as TypeScript under tsx and tap alike.
     preferTs: true,

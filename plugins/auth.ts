@@ -1,7 +1,7 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { findUserById, type UserOut } from '../entities/user-repository.js'
+import { USER_GONE, type UserGone } from '../entities/queryable.js'
 import { InvalidTokenError, NotAuthenticatedError } from '../lib/http-errors.js'
 import { isStoredId } from '../schemas/common.js'
 
@@ -13,19 +13,32 @@ interface TokenPayload {
 declare module '@fastify/jwt' {
   interface FastifyJWT {
     payload: TokenPayload
-    user: UserOut
+    user: TokenPayload
   }
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** An `onRequest` hook: sets `request.user` from a valid bearer token or answers 401. */
+    /**
+     * An `onRequest` hook: sets `request.userId` from a valid bearer token or answers 401.
+     * It does not read the database: each protected route's statement checks that the
+     * user still exists (see `existingUser`), so a deleted user's token costs no extra query.
+     */
     authenticate: (request: FastifyRequest) => Promise<void>
     signAccessToken: (userId: number) => string
+  }
+  interface FastifyRequest {
+    userId: number
   }
 }
 
 const BEARER = /^bearer$/i
+
+/** A repository's answer for the token's user, or the 401 when that user has been deleted. */
+export function existingUser<T> (result: T | UserGone): T {
+  if (result === USER_GONE) throw new InvalidTokenError()
+  return result
+}
 
 /** JWT (HS256) sign and verify, and the `authenticate` hook that protected routes add. */
 export default fp(async function auth (fastify) {
@@ -39,6 +52,7 @@ export default fp(async function auth (fastify) {
   fastify.decorate('signAccessToken', (userId: number) =>
     fastify.jwt.sign({ user_id: userId, sub: String(userId) }))
 
+  fastify.decorateRequest('userId', 0)
   fastify.decorate('authenticate', async function authenticate (request: FastifyRequest) {
     const header = request.headers.authorization
     if (!header) throw new NotAuthenticatedError()
@@ -55,8 +69,6 @@ export default fp(async function auth (fastify) {
     }
     const userId = payload.user_id
     if (typeof userId !== 'number' || !isStoredId(userId)) throw new InvalidTokenError()
-    const user = await findUserById(request.em, userId)
-    if (!user) throw new InvalidTokenError()
-    request.user = user
+    request.userId = userId
   })
-}, { name: 'auth', dependencies: ['config', 'db'] })
+}, { name: 'auth', dependencies: ['config'] })

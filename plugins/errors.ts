@@ -1,18 +1,31 @@
-import { ConnectionException, DriverException, ForeignKeyConstraintViolationException, UniqueConstraintViolationException } from '@mikro-orm/core'
 import type { FastifyError, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
+import pg from 'pg'
 import { UnprocessableError } from '../lib/http-errors.js'
 import { toValidationDetail, type ValidationDetail } from '../lib/validation-detail.js'
+
+const UNIQUE_VIOLATION = '23505'
+const FOREIGN_KEY_VIOLATION = '23503'
 
 const CONFLICTS: Record<string, string> = {
   users: 'Email already registered',
   votes: 'You have already voted on this post'
 }
 
-/** A database error as it may be logged: its SQL and values (emails, hashes) stay out of the logs. */
-function loggable (error: DriverException) {
-  const { name, code, table, constraint, routine } = error as DriverException & Record<string, string | undefined>
-  return { type: name, code, table, constraint, routine, message: error.message.split(' - ').pop() }
+/** A database error as it may be logged: never its detail (which quotes values such as emails). */
+function loggable (error: pg.DatabaseError) {
+  const { name, code, table, constraint, routine, message } = error
+  return { type: name, code, table, constraint, routine, message }
+}
+
+/** The connection failed or was cut, rather than the statement: the database is unavailable. */
+function isConnectionFailure (error: Error & { code?: string }): boolean {
+  if (error instanceof pg.DatabaseError) {
+    // 08: connection exception; 57P01-57P03: the server is shutting down or starting up.
+    return error.code?.startsWith('08') === true || /^57P0[123]$/.test(error.code ?? '')
+  }
+  return /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/.test(error.code ?? '') ||
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(error.message)
 }
 
 function sendValidation (reply: FastifyReply, detail: ValidationDetail[]) {
@@ -26,18 +39,17 @@ export default fp(async function errors (fastify) {
       return sendValidation(reply, toValidationDetail(error.validation, error.validationContext ?? 'body'))
     }
     if (error instanceof UnprocessableError) return sendValidation(reply, error.detail)
-    if (error instanceof UniqueConstraintViolationException) {
-      const table = (error as { table?: string }).table ?? ''
-      return reply.code(409).send({ detail: CONFLICTS[table] ?? 'Already exists' })
+    if (error instanceof pg.DatabaseError && error.code === UNIQUE_VIOLATION) {
+      return reply.code(409).send({ detail: CONFLICTS[error.table ?? ''] ?? 'Already exists' })
     }
-    if (error instanceof ForeignKeyConstraintViolationException) {
+    if (error instanceof pg.DatabaseError && error.code === FOREIGN_KEY_VIOLATION) {
       return reply.code(404).send({ detail: 'A referenced resource does not exist' })
     }
-    if (error instanceof ConnectionException) {
-      request.log.error({ err: loggable(error) }, 'database unavailable')
+    if (isConnectionFailure(error)) {
+      request.log.error({ err: error instanceof pg.DatabaseError ? loggable(error) : { type: error.name, code: error.code, message: error.message } }, 'database unavailable')
       return reply.code(503).send({ detail: 'Service unavailable' })
     }
-    if (error instanceof DriverException) {
+    if (error instanceof pg.DatabaseError) {
       request.log.error({ err: loggable(error) }, 'database error')
       return reply.code(500).send({ detail: 'Internal Server Error' })
     }

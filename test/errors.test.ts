@@ -97,7 +97,7 @@ t.test('a server fault is a bare 500, logged at error level with the request id'
   const app = await build(t, { logger: { level: 'error', stream } })
   const user = await createUser(app)
   await createPost(app, user)
-  await sql(app, 'drop table votes cascade')
+  await sql(app, 'drop table vote_counts cascade')
   const requestId = `fault-${randomBytes(6).toString('hex')}`
 
   const response = await app.inject({ url: '/posts', headers: { ...user.headers, 'x-request-id': requestId } })

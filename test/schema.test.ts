@@ -66,6 +66,7 @@ t.test('the indexes the queries need exist', async t => {
   t.ok(definitions.some(d => /UNIQUE INDEX .* ON public\.users .*\(lower\(\(email\)::text\)\)/.test(d)), 'case-insensitive unique email')
   t.ok(definitions.some(d => /ON public\.votes .*\(post_id\)$/.test(d)), 'votes by post')
   t.ok(definitions.some(d => /ON public\.posts .*\(created_at DESC, id DESC\)/.test(d)), 'feed order')
+  t.ok(definitions.some(d => /ON public\.posts USING gin \(title gin_trgm_ops\)/.test(d)), 'trigram search on titles')
 })
 
 t.test('migrations go down and up again', async t => {
@@ -73,16 +74,17 @@ t.test('migrations go down and up again', async t => {
   const orm = await MikroORM.init(createOrmConfig(url, { logger: () => {} }))
   t.teardown(() => orm.close())
   const tables = async () => (await orm.em.getConnection().execute<{ table_name: string }[]>(
-    'select table_name from information_schema.tables where table_schema = \'public\' and table_name in (\'users\', \'posts\', \'votes\') order by 1'))
+    'select table_name from information_schema.tables where table_schema = \'public\' and table_name in (\'users\', \'posts\', \'votes\', \'vote_counts\') order by 1'))
     .map(row => row.table_name)
 
-  t.same(await migrate(orm, url), ['Migration20261121112919_initial', 'Migration20261121112924_indexes'])
-  t.same(await tables(), ['posts', 'users', 'votes'])
+  t.same(await migrate(orm, url), ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search'])
+  t.same(await tables(), ['posts', 'users', 'vote_counts', 'votes'])
   t.same(await migrate(orm, url), [], 'nothing left to apply')
+  t.same(await migrate(orm, url, 'down'), ['Migration20261121120513_vote_counts_and_search'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261121112924_indexes'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261121112919_initial'])
   t.same(await tables(), [])
-  t.same(await migrate(orm, url), ['Migration20261121112919_initial', 'Migration20261121112924_indexes'])
+  t.same(await migrate(orm, url), ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search'])
 })
 
 t.test('processes starting together migrate once', async t => {
@@ -90,5 +92,5 @@ t.test('processes starting together migrate once', async t => {
   const orms = await Promise.all([1, 2, 3].map(() => MikroORM.init(createOrmConfig(url, { logger: () => {} }))))
   t.teardown(() => Promise.all(orms.map(orm => orm.close())))
   const applied = await Promise.all(orms.map(orm => migrate(orm, url)))
-  t.same(applied.flat().sort(), ['Migration20261121112919_initial', 'Migration20261121112924_indexes'])
+  t.same(applied.flat().sort(), ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search'])
 })

@@ -55,7 +55,7 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function logIn (request) {
     const { username, password } = request.body
-    const user = await findCredentialsByEmail(request.em, username)
+    const user = await findCredentialsByEmail(fastify.pg, username)
     const matches = await bcrypt.compare(password, user?.password ?? dummyHash).catch(() => false)
     if (!user || !matches) throw new InvalidCredentialsError()
     return { access_token: fastify.signAccessToken(user.id), token_type: 'bearer' as const }

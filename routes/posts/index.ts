@@ -1,20 +1,20 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { createPost, deletePost, findPostOut, findPostOwnerId, listPosts, updatePost, type PostChanges } from '../../entities/post-repository.js'
-import type { UserOut } from '../../entities/user-repository.js'
+import type { Queryable } from '../../entities/queryable.js'
 import { ForbiddenError, PostNotFoundError, UnprocessableError } from '../../lib/http-errors.js'
+import { existingUser } from '../../plugins/auth.js'
 import { IdParamsSchema, UnauthorizedSchema, ValidationErrorSchema, bearerSecurity, errorResponse, isStoredId } from '../../schemas/common.js'
 import { ListQuerySchema, PostCreateSchema, PostOutSchema, PostPatchSchema, PostSchema } from './schemas.js'
-import type { EntityManager } from '@mikro-orm/postgresql'
 
 const notFound = errorResponse('No post has that id')
 const forbidden = errorResponse('The post belongs to another user')
 
-/** 404 when the post does not exist, 403 when it is not the user's. */
-async function assertOwnPost (em: EntityManager, user: UserOut, id: number): Promise<void> {
-  const ownerId = isStoredId(id) ? await findPostOwnerId(em, id) : undefined
+/** 401 when the user is gone, 404 when the post does not exist, 403 when it is not the user's. */
+async function assertOwnPost (db: Queryable, userId: number, id: number): Promise<void> {
+  const ownerId = existingUser(await findPostOwnerId(db, userId, isStoredId(id) ? id : 0))
   if (ownerId === undefined) throw new PostNotFoundError(id)
-  if (ownerId !== user.id) throw new ForbiddenError()
+  if (ownerId !== userId) throw new ForbiddenError()
 }
 
 const posts: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -32,7 +32,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     }
   }, async function list (request) {
-    return listPosts(request.em, request.query)
+    return existingUser(await listPosts(fastify.pg, request.userId, request.query))
   })
 
   fastify.get('/:id', {
@@ -44,7 +44,8 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function get (request) {
     const { id } = request.params
-    const post = isStoredId(id) ? await findPostOut(request.em, id) : undefined
+    // An id no post can have is still looked up, for the user check; it finds nothing.
+    const post = existingUser(await findPostOut(fastify.pg, request.userId, isStoredId(id) ? id : 0))
     if (!post) throw new PostNotFoundError(id)
     return post
   })
@@ -58,13 +59,13 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function create (request, reply) {
     const { title, content, published = true } = request.body
-    const post = await createPost(request.em, request.user, { title, content, published })
+    const post = existingUser(await createPost(fastify.pg, request.userId, { title, content, published }))
     return reply.code(201).send(post)
   })
 
-  async function update (em: EntityManager, user: UserOut, id: number, changes: PostChanges) {
-    await assertOwnPost(em, user, id)
-    const post = await updatePost(em, user, id, changes)
+  async function update (userId: number, id: number, changes: PostChanges) {
+    await assertOwnPost(fastify.pg, userId, id)
+    const post = await updatePost(fastify.pg, userId, id, changes)
     if (!post) throw new PostNotFoundError(id)
     return post
   }
@@ -80,7 +81,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function replace (request) {
     const { title, content, published = true } = request.body
-    return update(request.em, request.user, request.params.id, { title, content, published })
+    return update(request.userId, request.params.id, { title, content, published })
   })
 
   fastify.patch('/:id', {
@@ -96,7 +97,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     if (title === undefined && content === undefined && published === undefined) {
       throw new UnprocessableError([{ loc: ['body'], msg: 'At least one of title, content and published must be given', type: 'missing' }])
     }
-    return update(request.em, request.user, request.params.id, { title, content, published })
+    return update(request.userId, request.params.id, { title, content, published })
   })
 
   fastify.delete('/:id', {
@@ -108,8 +109,8 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function remove (request, reply) {
     const { id } = request.params
-    await assertOwnPost(request.em, request.user, id)
-    if (!await deletePost(request.em, request.user, id)) throw new PostNotFoundError(id)
+    await assertOwnPost(fastify.pg, request.userId, id)
+    if (!await deletePost(fastify.pg, request.userId, id)) throw new PostNotFoundError(id)
     return reply.code(204).send(null)
   })
 }

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import bcrypt from 'bcrypt'
 import { Type } from 'typebox'
 import { createUser, findUserById } from '../../entities/user-repository.js'
-import { UserNotFoundError } from '../../lib/http-errors.js'
+import { InvalidTokenError, UserNotFoundError } from '../../lib/http-errors.js'
 import { MAX_BYTES } from '../../plugins/validation.js'
 import { EmailSchema, IdParamsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, bearerSecurity, errorResponse, isStoredId } from '../../schemas/common.js'
 
@@ -26,7 +26,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async function register (request, reply) {
     const { email, password } = request.body
     const hash = await bcrypt.hash(password, fastify.config.BCRYPT_ROUNDS)
-    const user = await createUser(request.em, email, hash)
+    const user = await createUser(fastify.pg, email, hash)
     return reply.code(201).send(user)
   })
 
@@ -39,7 +39,9 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: { ...UserOutSchema, description: 'The token\'s user' }, 401: UnauthorizedSchema }
     }
   }, async function me (request) {
-    return request.user
+    const user = await findUserById(fastify.pg, request.userId)
+    if (!user) throw new InvalidTokenError()
+    return user
   })
 
   fastify.get('/:id', {
@@ -55,7 +57,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function getUser (request) {
     const { id } = request.params
-    const user = isStoredId(id) ? await findUserById(request.em, id) : undefined
+    const user = isStoredId(id) ? await findUserById(fastify.pg, id) : undefined
     if (!user) throw new UserNotFoundError(id)
     return user
   })

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { addVote, postExists, removeVote } from '../../entities/vote-repository.js'
-import { PostNotFoundError, VoteNotFoundError } from '../../lib/http-errors.js'
+import { castVote } from '../../entities/vote-repository.js'
+import { InvalidTokenError, PostNotFoundError, VoteConflictError, VoteNotFoundError } from '../../lib/http-errors.js'
 import { MessageSchema, UnauthorizedSchema, ValidationErrorSchema, bearerSecurity, errorResponse, isStoredId } from '../../schemas/common.js'
 
 const VoteSchema = Type.Object({
@@ -24,15 +24,16 @@ const vote: FastifyPluginAsyncTypebox = async (fastify) => {
         422: ValidationErrorSchema
       }
     }
-  }, async function castVote (request, reply) {
+  }, async function voteOrTakeBack (request, reply) {
     const { post_id: postId, dir } = request.body
-    const { em, user } = request
-    if (!isStoredId(postId) || !await postExists(em, postId)) throw new PostNotFoundError(postId)
+    const outcome = await castVote(fastify.pg, request.userId, isStoredId(postId) ? postId : 0, dir as 0 | 1)
+    if (!outcome.me) throw new InvalidTokenError()
+    if (!outcome.post) throw new PostNotFoundError(postId)
     if (dir === 1) {
-      if (!await addVote(em, user.id, postId)) throw new PostNotFoundError(postId)
+      if (!outcome.done) throw new VoteConflictError(request.userId, postId)
       return reply.code(201).send({ message: 'successfully added vote' })
     }
-    if (!await removeVote(em, user.id, postId)) throw new VoteNotFoundError()
+    if (!outcome.done) throw new VoteNotFoundError()
     return reply.code(201).send({ message: 'successfully deleted vote' })
   })
 }

@@ -1,0 +1,134 @@
+import bcrypt from 'bcrypt'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import pg from 'pg'
+import { CREATE_POST_SQL, FEED_SEARCH_SQL, FEED_SQL, POST_OUT_SQL, likePattern } from '../entities/post-repository.js'
+import { ADD_VOTE_SQL, REMOVE_VOTE_SQL } from '../entities/vote-repository.js'
+import { toRfc3339 } from '../lib/timestamps.js'
+import { signToken, verifyToken } from './jwt.js'
+
+// The ceiling Postline is measured against: node:http and pg, no framework, no ORM, one
+// prepared statement per route (the very statements Postline runs), the same JSON and the
+// same JWT check. Only what the benchmark's requests need is implemented.
+// Environment: DATABASE_URL, SECRET_KEY, PORT (default 8001), DATABASE_POOL_SIZE (default 10).
+
+const secret = process.env.SECRET_KEY ?? ''
+const pool = new pg.Pool({
+  connectionString: process.env.DATABASE_URL,
+  max: Number(process.env.DATABASE_POOL_SIZE ?? 10),
+  types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => oid === 1184 ? (value: string) => value : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser }
+})
+
+interface PostRow {
+  id: number
+  title: string
+  content: string
+  published: boolean
+  created_at: string
+  owner_id: number
+  owner_email: string
+  owner_created_at: string
+  votes?: number
+}
+
+const post = (row: PostRow) => ({
+  id: row.id,
+  title: row.title,
+  content: row.content,
+  published: row.published,
+  created_at: toRfc3339(row.created_at),
+  owner_id: row.owner_id,
+  owner: { id: row.owner_id, email: row.owner_email, created_at: toRfc3339(row.owner_created_at) }
+})
+const postOut = (row: PostRow) => ({ Post: post(row), votes: row.votes })
+
+function send (res: ServerResponse, status: number, body: unknown) {
+  const json = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) })
+  res.end(json)
+}
+
+const detail = (res: ServerResponse, status: number, message: string) => send(res, status, { detail: message })
+
+async function readBody (req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of req) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString()
+}
+
+const userOf = (req: IncomingMessage): number | undefined => {
+  const header = req.headers.authorization
+  return header?.startsWith('Bearer ') ? verifyToken(secret, header.slice(7)) : undefined
+}
+
+const rows = async (name: string | undefined, text: string, values: unknown[]) =>
+  (await pool.query(name ? { name, text, values } : { text, values })).rows
+
+async function feed (res: ServerResponse, userId: number, query: URLSearchParams) {
+  const limit = Number(query.get('limit') ?? 10)
+  const skip = Number(query.get('skip') ?? 0)
+  const search = query.get('search') ?? ''
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100 || !Number.isInteger(skip) || skip < 0) return detail(res, 422, 'bad limit or skip')
+  const result = search
+    ? await rows(undefined, FEED_SEARCH_SQL, [userId, limit, skip, likePattern(search)])
+    : await rows('feed', FEED_SQL, [userId, limit, skip])
+  if (result.length === 0) return detail(res, 401, 'Could not validate credentials')
+  send(res, 200, result[0].id === null ? [] : result.map(postOut))
+}
+
+async function postById (res: ServerResponse, userId: number, id: number) {
+  const [row] = await rows('post-out', POST_OUT_SQL, [userId, id])
+  if (!row) return detail(res, 401, 'Could not validate credentials')
+  if (row.id === null) return detail(res, 404, `Post with id: ${id} does not exist`)
+  send(res, 200, postOut(row))
+}
+
+async function createPost (res: ServerResponse, userId: number, body: { title?: unknown, content?: unknown, published?: unknown }) {
+  if (typeof body.title !== 'string' || typeof body.content !== 'string') return detail(res, 422, 'title and content are required')
+  const [row] = await rows('create-post', CREATE_POST_SQL, [userId, body.title, body.content, body.published ?? true])
+  if (!row) return detail(res, 401, 'Could not validate credentials')
+  send(res, 201, post(row))
+}
+
+async function vote (res: ServerResponse, userId: number, body: { post_id?: unknown, dir?: unknown }) {
+  const { post_id: postId, dir } = body
+  if (!Number.isInteger(postId) || (dir !== 0 && dir !== 1)) return detail(res, 422, 'bad vote')
+  const [outcome] = await rows(dir === 1 ? 'add-vote' : 'remove-vote', dir === 1 ? ADD_VOTE_SQL : REMOVE_VOTE_SQL, [userId, postId])
+  if (!outcome.me) return detail(res, 401, 'Could not validate credentials')
+  if (!outcome.post) return detail(res, 404, `Post with id: ${postId} does not exist`)
+  if (!outcome.done) return dir === 1 ? detail(res, 409, `user ${userId} has already voted on post ${postId}`) : detail(res, 404, 'Vote does not exist')
+  send(res, 201, { message: dir === 1 ? 'successfully added vote' : 'successfully deleted vote' })
+}
+
+async function login (res: ServerResponse, form: URLSearchParams) {
+  const [user] = await rows('credentials-by-email', 'select id, password from users where lower(email) = lower($1) order by id limit 1', [form.get('username') ?? ''])
+  if (!user || !await bcrypt.compare(form.get('password') ?? '', user.password)) return detail(res, 403, 'Invalid Credentials')
+  send(res, 200, { access_token: signToken(secret, user.id), token_type: 'bearer' })
+}
+
+async function route (req: IncomingMessage, res: ServerResponse) {
+  const url = new URL(req.url ?? '/', 'http://localhost')
+  const path = url.pathname.replace(/\/$/, '') || '/'
+  if (req.method === 'GET' && path === '/') return send(res, 200, { message: 'Hello World' })
+  if (req.method === 'POST' && path === '/login') return login(res, new URLSearchParams(await readBody(req)))
+  const userId = userOf(req)
+  if (userId === undefined) return detail(res, 401, 'Could not validate credentials')
+  if (req.method === 'GET' && path === '/posts') return feed(res, userId, url.searchParams)
+  if (req.method === 'GET' && path.startsWith('/posts/')) return postById(res, userId, Number(path.slice(7)))
+  if (req.method === 'POST' && path === '/posts') return createPost(res, userId, JSON.parse(await readBody(req)))
+  if (req.method === 'POST' && path === '/vote') return vote(res, userId, JSON.parse(await readBody(req)))
+  detail(res, 404, 'Not Found')
+}
+
+const server = createServer((req, res) => {
+  route(req, res).catch(err => {
+    console.error(err)
+    if (!res.headersSent) detail(res, 500, 'Internal Server Error')
+  })
+})
+server.keepAliveTimeout = 65_000
+server.listen(Number(process.env.PORT ?? 8001), process.env.HOST ?? '127.0.0.1', () => {
+  console.log(`baseline listening on ${process.env.HOST ?? '127.0.0.1'}:${process.env.PORT ?? 8001}`)
+})
+const stop = () => server.close(() => pool.end().then(() => process.exit(0)))
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)

@@ -1,0 +1,39 @@
+import { MikroORM } from '@mikro-orm/postgresql'
+import { resolveDatabase, type Database } from '../lib/database.js'
+import { ensureDatabase } from '../lib/embedded-postgres.js'
+import { migrate } from '../lib/migrate.js'
+import { createOrmConfig } from '../lib/orm-config.js'
+import { loadConfig } from '../plugins/config.js'
+
+const BENCH_DATABASE = 'postline_bench'
+
+/**
+ * The database the benchmarks seed and serve: BENCH_DATABASE_URL when set, otherwise
+ * a `postline_bench` database next to the configured one (the embedded PostgreSQL when
+ * none is configured), so that seeding never wipes the data the server normally uses.
+ * The schema is migrated to the latest version before it is returned.
+ */
+export async function openBenchDatabase (log: (message: string) => void = console.error): Promise<Database> {
+  let database: Database
+  if (process.env.BENCH_DATABASE_URL) {
+    database = { url: process.env.BENCH_DATABASE_URL }
+  } else {
+    const configured = await resolveDatabase(loadConfig(), log)
+    const url = new URL(configured.url)
+    url.pathname = `/${BENCH_DATABASE}`
+    database = { url: url.toString(), stop: configured.stop }
+  }
+  try {
+    await ensureDatabase(database.url)
+    const orm = await MikroORM.init(createOrmConfig(database.url, { poolSize: 1 }))
+    try {
+      await migrate(orm, database.url)
+    } finally {
+      await orm.close()
+    }
+  } catch (err) {
+    await database.stop?.()
+    throw err
+  }
+  return database
+}

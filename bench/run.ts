@@ -1,0 +1,193 @@
+import autocannon from 'autocannon'
+import bcrypt from 'bcrypt'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
+import { openBenchDatabase } from './database.js'
+import { signToken } from './jwt.js'
+import { SCENARIOS, type BenchData } from './scenarios.js'
+import { startServer, type BenchServer } from './servers.js'
+
+// `npm run bench -- --preset small|large`: seeds when the data is not the preset's, then runs
+// every scenario with autocannon against Postline and the bare baseline in turn, on the same
+// database, and prints (and writes under bench/results/) the table of ratios and the targets.
+
+const PRESETS = { small: { users: 1_000, posts: 10_000, votes: 100_000 }, large: { users: 100_000, posts: 1_000_000, votes: 10_000_000 } }
+const ROOT = join(import.meta.dirname, '..')
+
+const { values: args } = parseArgs({
+  options: {
+    preset: { type: 'string', default: 'small' },
+    connections: { type: 'string', default: '50' },
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '1' },
+    scenarios: { type: 'string' },
+    'deep-skip': { type: 'string', default: '5000' }
+  }
+})
+const preset = args.preset as keyof typeof PRESETS
+if (!(preset in PRESETS)) throw new Error(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`)
+const connections = Number(args.connections)
+const duration = Number(args.duration)
+const warmup = Number(args.warmup)
+const only = args.scenarios?.split(',')
+
+interface Measure { rps: number, p50: number, p99: number, non2xx: number, errors: number }
+
+const log = (message: string) => console.error(`[bench] ${message}`)
+
+async function load (url: string, request: autocannon.Request, seconds: number, conns = connections): Promise<Measure> {
+  const result = await autocannon({ url, connections: conns, duration: seconds, requests: [request] })
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors }
+}
+
+async function seedIfNeeded (db: pg.Client, url: string) {
+  const { rows: [counts] } = await db.query<{ users: number, posts: number, votes: number }>(
+    'select (select count(*) from users)::int as users, (select count(*) from posts)::int as posts, (select count(*) from votes)::int as votes')
+  const want = PRESETS[preset]
+  if (counts!.users === want.users && counts!.posts === want.posts && counts!.votes === want.votes) return
+  log(`the data is not the ${preset} preset's: seeding`)
+  const seed = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'seed.ts'), '--preset', preset], {
+    stdio: 'inherit', env: { ...process.env, BENCH_DATABASE_URL: url }
+  })
+  if (seed.status !== 0) throw new Error('seeding failed')
+}
+
+/** Two cores' worth of bcrypt compares at the seeded hash's cost: the ceiling for `login`. */
+async function bcryptRate (hash: string): Promise<number> {
+  const parallel = cpus().length
+  const until = Date.now() + 3000
+  let done = 0
+  await Promise.all(Array.from({ length: parallel }, async () => {
+    while (Date.now() < until) {
+      await bcrypt.compare('password123', hash)
+      done++
+    }
+  }))
+  return done / 3
+}
+
+const database = await openBenchDatabase(log)
+const db = new pg.Client({ connectionString: database.url })
+await db.connect()
+const servers: BenchServer[] = []
+let failed = false
+try {
+  await seedIfNeeded(db, database.url)
+  const { rows: [facts] } = await db.query<{ users: number, posts: number, title: string, password: string }>(`
+    select (select max(id) from users) as users, (select max(id) from posts) as posts,
+           (select title from posts order by id desc limit 1) as title, (select password from users where id = 1) as password`)
+  const secret = randomBytes(32).toString('hex')
+  const tokens = new Map<number, string>()
+  const data: BenchData = {
+    db,
+    users: facts!.users,
+    posts: facts!.posts,
+    commonWord: facts!.title.split(': ')[1]!.split(' ')[0]!,
+    rareWord: 'quokka',
+    deepSkip: Number(args['deep-skip']),
+    connections,
+    token: userId => tokens.get(userId) ?? tokens.set(userId, signToken(secret, userId)).get(userId)!
+  }
+  log(`bcrypt: measuring ${cpus().length} cores' compare rate`)
+  const bcryptPerSecond = await bcryptRate(facts!.password)
+
+  const env = { DATABASE_URL: database.url, SECRET_KEY: secret, NODE_ENV: 'production', LOG_LEVEL: 'info' }
+  const postline = await startServer('postline', 18_080, env)
+  const baseline = await startServer('baseline', 18_081, env)
+  servers.push(postline, baseline)
+
+  const rows: Array<{ scenario: string, ratioTarget: boolean, postline: Measure, baseline: Measure }> = []
+  for (const scenario of SCENARIOS.filter(s => !only || only.includes(s.name))) {
+    const measured: Record<string, Measure> = {}
+    for (const server of [postline, baseline]) {
+      const request = await scenario.request(data)
+      await load(server.url, request, warmup)
+      await sleep(300)
+      measured[server.name] = await load(server.url, request, duration)
+      await sleep(300)
+      await scenario.cleanup?.(data)
+      log(`${scenario.name} on ${server.name}: ${measured[server.name]!.rps.toFixed(0)} req/s, p99 ${measured[server.name]!.p99} ms`)
+    }
+    rows.push({ scenario: scenario.name, ratioTarget: scenario.ratioTarget, postline: measured.postline!, baseline: measured.baseline! })
+  }
+
+  // Login saturating the CPU with bcrypt must not starve the feed on other connections.
+  log('feed p99 alone, then while login is saturated')
+  const feedRequest = await SCENARIOS.find(s => s.name === 'feed')!.request(data)
+  const loginRequest = await SCENARIOS.find(s => s.name === 'login')!.request(data)
+  const feedIdle = await load(postline.url, feedRequest, duration, 10)
+  const [feedBusy, loginBusy] = await Promise.all([load(postline.url, feedRequest, duration, 10), load(postline.url, loginRequest, duration, 40)])
+  const rssMb = postline.rssMb()
+
+  // Scale-out: the same root load on one worker, then on WEB_CONCURRENCY=2.
+  log('scale-out: root with WEB_CONCURRENCY=1, then 2')
+  const rootRequest = { method: 'GET' as const, path: '/' }
+  const root1 = await load(postline.url, rootRequest, duration)
+  await postline.stop()
+  const cluster = await startServer('postline', 18_082, { ...env, WEB_CONCURRENCY: '2' })
+  servers.push(cluster)
+  await load(cluster.url, rootRequest, warmup)
+  const root2 = await load(cluster.url, rootRequest, duration)
+  const feed2 = await load(cluster.url, feedRequest, duration)
+  await cluster.stop()
+
+  const ratio = (a: number, b: number) => b === 0 ? 0 : a / b
+  const checks: Array<[string, boolean, string]> = []
+  for (const row of rows) {
+    const rps = ratio(row.postline.rps, row.baseline.rps)
+    const p99 = ratio(row.postline.p99, row.baseline.p99)
+    if (row.ratioTarget) checks.push([`${row.scenario}: req/s ≥ 0.85× baseline, p99 ≤ 1.3×`, rps >= 0.85 && p99 <= 1.3, `${rps.toFixed(2)}×, p99 ${p99.toFixed(2)}×`])
+    for (const [name, m] of [['postline', row.postline], ['baseline', row.baseline]] as const) {
+      if (m.non2xx || m.errors) {
+        failed = true
+        log(`${row.scenario} on ${name}: ${m.non2xx} non-2xx, ${m.errors} errors`)
+      }
+    }
+  }
+  const loginRow = rows.find(row => row.scenario === 'login')
+  if (loginRow) checks.push(['login: ≥ 0.9× two cores\' bcrypt rate', loginRow.postline.rps >= 0.9 * bcryptPerSecond, `${loginRow.postline.rps.toFixed(1)} vs ${bcryptPerSecond.toFixed(1)} compares/s`])
+  checks.push(['feed p99 while login is saturated < 2× idle', feedBusy.p99 < 2 * feedIdle.p99, `${feedBusy.p99} ms vs ${feedIdle.p99} ms idle (login ${loginBusy.rps.toFixed(1)} req/s)`])
+  checks.push(['root: WEB_CONCURRENCY=2 ≥ 1.5× one worker', root2.rps >= 1.5 * root1.rps, `${root2.rps.toFixed(0)} vs ${root1.rps.toFixed(0)} req/s (${ratio(root2.rps, root1.rps).toFixed(2)}×); feed with 2 workers ${feed2.rps.toFixed(0)} req/s`])
+  checks.push(['RSS after the bench < 200 MB', rssMb < 200, `${rssMb.toFixed(0)} MB`])
+  if (preset === 'large') {
+    for (const row of rows.filter(r => ['feed-deep', 'feed-search-rare'].includes(r.scenario))) {
+      checks.push([`${row.scenario} > 500 req/s`, row.postline.rps > 500, `${row.postline.rps.toFixed(0)} req/s`])
+    }
+  }
+  for (const [, ok] of checks) if (!ok) failed = true
+
+  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim()
+  const when = new Date().toISOString()
+  const n = (value: number) => value.toFixed(0)
+  const table = [
+    `### ${preset} (${PRESETS[preset].users} users, ${PRESETS[preset].posts} posts, ${PRESETS[preset].votes} votes) — ${when}, commit ${commit}, ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}`,
+    '',
+    `${connections} connections, ${duration} s per run after a ${warmup} s warm-up; latencies in ms; ratio = Postline / baseline.`,
+    '',
+    '| scenario | Postline req/s | p50 | p99 | baseline req/s | p50 | p99 | req/s ratio | p99 ratio | non-2xx / errors |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...rows.map(({ scenario, postline: p, baseline: b }) =>
+      `| ${scenario} | ${n(p.rps)} | ${p.p50} | ${p.p99} | ${n(b.rps)} | ${b.p50} | ${b.p99} | ${ratio(p.rps, b.rps).toFixed(2)} | ${ratio(p.p99, b.p99).toFixed(2)} | ${p.non2xx + b.non2xx} / ${p.errors + b.errors} |`),
+    '',
+    '| target | met | measured |',
+    '|---|---|---|',
+    ...checks.map(([name, ok, detail]) => `| ${name} | ${ok ? 'yes' : '**no**'} | ${detail} |`),
+    ''
+  ].join('\n')
+  console.log(table)
+  const out = join(ROOT, 'bench', 'results')
+  mkdirSync(out, { recursive: true })
+  writeFileSync(join(out, `${preset}.md`), table)
+  writeFileSync(join(out, `${preset}.json`), JSON.stringify({ preset, when, commit, connections, duration, rows, bcryptPerSecond, feedIdle, feedBusy, loginBusy, root1, root2, feed2, rssMb, checks }, null, 2))
+} finally {
+  for (const server of servers) await server.stop()
+  await db.end()
+  await database.stop?.()
+}
+process.exit(failed ? 1 : 0)

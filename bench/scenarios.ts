@@ -1,0 +1,136 @@
+import type autocannon from 'autocannon'
+import type pg from 'pg'
+
+/** What the scenarios know about the seeded data and the bench's users. */
+export interface BenchData {
+  db: pg.Client
+  users: number
+  /** The highest seeded post id: posts above it were made by the bench and are removed. */
+  posts: number
+  commonWord: string
+  rareWord: string
+  deepSkip: number
+  /** Concurrent connections per run. */
+  connections: number
+  token: (userId: number) => string
+}
+
+export interface Scenario {
+  name: string
+  /** Held to the ratio targets (Postline ≥ 0.85× the baseline's req/s, p99 ≤ 1.3×). */
+  ratioTarget: boolean
+  /** Builds the request for one run (one server); may read the database first. */
+  request: (data: BenchData) => Promise<autocannon.Request>
+  /** Puts the data back as seeded after a run. */
+  cleanup?: (data: BenchData) => Promise<void>
+}
+
+/** A small deterministic PRNG (mulberry32), so that runs pick the same ids. */
+export function random (seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const pick = (next: () => number, max: number) => 1 + Math.floor(next() * max)
+
+// Tokens of the first BENCH_USERS users take turns, so requests are not all one user's.
+const BENCH_USERS = 1000
+const benchUsers = (data: BenchData) => Math.min(BENCH_USERS, data.users)
+
+function authenticated (data: BenchData, next: () => number, request: autocannon.Request): autocannon.Request {
+  request.headers = { ...request.headers, authorization: `Bearer ${data.token(pick(next, benchUsers(data)))}` }
+  return request
+}
+
+function get (name: string, ratioTarget: boolean, path: (data: BenchData, next: () => number) => string): Scenario {
+  return {
+    name,
+    ratioTarget,
+    async request (data) {
+      const next = random(1)
+      return { method: 'GET', setupRequest: request => authenticated(data, next, { ...request, path: path(data, next) }) }
+    }
+  }
+}
+
+const removeBenchPosts = async (data: BenchData) => {
+  await data.db.query('delete from posts where id > $1', [data.posts])
+}
+
+/**
+ * Votes toggled on and off across many users and posts: each connection owns its own
+ * (user, post) pairs, whose current state is read from the database before the run, so
+ * every request is a real insert or delete that succeeds.
+ */
+const voteToggle: Scenario = {
+  name: 'vote-toggle',
+  ratioTarget: true,
+  async request (data) {
+    const next = random(7)
+    const pairs = new Map<string, { user: number, post: number, voted: boolean }>()
+    while (pairs.size < 4000) {
+      const user = pick(next, benchUsers(data))
+      const post = pick(next, data.posts)
+      pairs.set(`${user}:${post}`, { user, post, voted: false })
+    }
+    const all = [...pairs.values()]
+    const { rows } = await data.db.query<{ user_id: number, post_id: number }>(
+      'select user_id, post_id from votes where (user_id, post_id) in (select * from unnest($1::int[], $2::int[]))',
+      [all.map(pair => pair.user), all.map(pair => pair.post)])
+    for (const row of rows) pairs.get(`${row.user_id}:${row.post_id}`)!.voted = true
+    const slices = Array.from({ length: data.connections }, (_slice, i) => all.filter((_pair, j) => j % data.connections === i))
+    let connection = 0
+    return {
+      method: 'POST',
+      path: '/vote',
+      headers: { 'content-type': 'application/json' },
+      setupRequest (request, context: { pairs?: typeof all, turn?: number }) {
+        context.pairs ??= slices[connection++ % slices.length]!
+        context.turn ??= 0
+        const pair = context.pairs[context.turn++ % context.pairs.length]!
+        const dir = pair.voted ? 0 : 1
+        pair.voted = !pair.voted
+        return { ...request, headers: { ...request.headers, authorization: `Bearer ${data.token(pair.user)}` }, body: JSON.stringify({ post_id: pair.post, dir }) }
+      }
+    }
+  }
+}
+
+export const SCENARIOS: Scenario[] = [
+  { name: 'root', ratioTarget: false, request: async () => ({ method: 'GET', path: '/' }) },
+  get('feed', true, () => '/posts'),
+  get('feed-search', true, data => `/posts?search=${data.commonWord}`),
+  get('feed-search-rare', false, data => `/posts?search=${data.rareWord}`),
+  get('feed-deep', false, data => `/posts?skip=${data.deepSkip}`),
+  get('post-by-id', true, (data, next) => `/posts/${pick(next, data.posts)}`),
+  voteToggle,
+  {
+    name: 'create-post',
+    ratioTarget: true,
+    async request (data) {
+      const next = random(3)
+      const body = JSON.stringify({ title: 'A benchmark post', content: 'Written by the benchmark, removed after the run.' })
+      return { method: 'POST', path: '/posts', headers: { 'content-type': 'application/json' }, body, setupRequest: request => authenticated(data, next, request) }
+    },
+    cleanup: removeBenchPosts
+  },
+  {
+    name: 'login',
+    ratioTarget: false,
+    async request (data) {
+      const next = random(5)
+      return {
+        method: 'POST',
+        path: '/login',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        setupRequest: request => ({ ...request, body: `username=user${pick(next, data.users)}%40example.com&password=password123` })
+      }
+    }
+  }
+]

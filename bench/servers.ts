@@ -1,0 +1,54 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+const ROOT = join(import.meta.dirname, '..')
+
+export interface BenchServer {
+  name: string
+  url: string
+  child: ChildProcess
+  /** Resident memory of the server process (the primary's, for a cluster), in MB. */
+  rssMb: () => number
+  stop: () => Promise<void>
+}
+
+const SCRIPTS = {
+  postline: join(ROOT, 'server.ts'),
+  baseline: join(ROOT, 'bench', 'baseline.ts')
+}
+
+/**
+ * Starts Postline or the bare baseline as its own process group on a loopback port and
+ * waits until `GET /` answers. Logs go where a production server's would (not a terminal):
+ * here to /dev/null, after being formatted; stderr is passed through for crashes.
+ */
+export async function startServer (kind: keyof typeof SCRIPTS, port: number, env: Record<string, string>): Promise<BenchServer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPTS[kind]], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+    detached: true
+  })
+  const url = `http://127.0.0.1:${port}`
+  const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))
+  for (let attempt = 0; ; attempt++) {
+    if (child.exitCode !== null) throw new Error(`${kind} exited with code ${child.exitCode} while starting`)
+    try {
+      if ((await fetch(`${url}/`)).ok) break
+    } catch {}
+    if (attempt > 300) throw new Error(`${kind} did not answer on ${url} within 30 s`)
+    await sleep(100)
+  }
+  return {
+    name: kind,
+    url,
+    child,
+    rssMb: () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024,
+    async stop () {
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM')
+      await Promise.race([exited, sleep(10_000).then(() => process.kill(-child.pid!, 'SIGKILL'))])
+    }
+  }
+}

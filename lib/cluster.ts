@@ -1,0 +1,57 @@
+import cluster, { type Worker } from 'node:cluster'
+import type { Logger } from 'pino'
+import type { Config } from '../plugins/config.js'
+import { resolveDatabase } from './database.js'
+
+// A worker that dies within this long of starting is failing at start-up: wait before the next.
+const CRASH_LOOP_MS = 5_000
+const SHUTDOWN_MS = 10_000
+
+/**
+ * `WEB_CONCURRENCY` > 1: the primary owns the database (starting the embedded one if none is
+ * configured) and forks that many workers sharing the port, as gunicorn's `-w` does. A worker
+ * that dies is replaced; SIGTERM or SIGINT stops the workers gracefully, then the primary.
+ */
+export async function runPrimary (config: Config, log: Logger): Promise<void> {
+  const database = await resolveDatabase(config, message => log.info(message))
+  const env = { DATABASE_URL: database.url }
+  let stopping = false
+  const started = new Map<Worker, number>()
+
+  const fork = () => {
+    const worker = cluster.fork(env)
+    started.set(worker, Date.now())
+  }
+
+  cluster.on('exit', (worker, code, signal) => {
+    const lived = Date.now() - (started.get(worker) ?? 0)
+    started.delete(worker)
+    if (stopping) return
+    log.error({ pid: worker.process.pid, code, signal }, 'worker died: starting another')
+    setTimeout(fork, lived < CRASH_LOOP_MS ? CRASH_LOOP_MS - lived : 0)
+  })
+
+  for (let i = 0; i < config.WEB_CONCURRENCY; i++) fork()
+  log.info({ workers: config.WEB_CONCURRENCY }, 'primary started')
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      if (stopping) return
+      stopping = true
+      log.info({ signal }, 'stopping workers')
+      const workers = Object.values(cluster.workers ?? {}).filter(worker => worker !== undefined)
+      const exited = workers.map(worker => new Promise(resolve => worker.once('exit', resolve)))
+      for (const worker of workers) worker.process.kill('SIGTERM')
+      const deadline = setTimeout(() => {
+        log.error('workers did not stop in time: killing them')
+        for (const worker of workers) worker.process.kill('SIGKILL')
+      }, SHUTDOWN_MS)
+      Promise.all(exited)
+        .then(() => database.stop?.())
+        .then(() => { clearTimeout(deadline); process.exit(0) }, err => {
+          log.error({ err }, 'shutdown failed')
+          process.exit(1)
+        })
+    })
+  }
+}
