@@ -25,13 +25,14 @@ const SCRIPTS = {
  * here to /dev/null, after being formatted; stderr is passed through for crashes.
  */
 export async function startServer (kind: keyof typeof SCRIPTS, port: number, env: Record<string, string>): Promise<BenchServer> {
+  const url = `http://127.0.0.1:${port}`
+  if (await fetch(url).then(() => true, () => false)) throw new Error(`port ${port} is taken: is an earlier bench's server still running?`)
   const child = spawn(process.execPath, ['--import', 'tsx', SCRIPTS[kind]], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
     detached: true
   })
-  const url = `http://127.0.0.1:${port}`
   const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))
   for (let attempt = 0; ; attempt++) {
     if (child.exitCode !== null) throw new Error(`${kind} exited with code ${child.exitCode} while starting`)
@@ -41,13 +42,16 @@ export async function startServer (kind: keyof typeof SCRIPTS, port: number, env
     if (attempt > 300) throw new Error(`${kind} did not answer on ${url} within 30 s`)
     await sleep(100)
   }
+  await sleep(200)
+  if (child.exitCode !== null) throw new Error(`${kind} exited with code ${child.exitCode} after starting`)
   return {
     name: kind,
     url,
     child,
     rssMb: () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024,
     async stop () {
-      if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM')
+      if (child.exitCode !== null || child.signalCode !== null) return
+      process.kill(-child.pid!, 'SIGTERM')
       await Promise.race([exited, sleep(10_000).then(() => process.kill(-child.pid!, 'SIGKILL'))])
     }
   }

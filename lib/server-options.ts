@@ -1,5 +1,6 @@
 import type { FastifyServerOptions } from 'fastify'
 import { parseTrustProxy, type Config } from '../plugins/config.js'
+import { RequestLog } from './request-log.js'
 
 /** Fastify's own options, shared by the server process and the tests so both run the same app. */
 export function serverOptions (config: Config): FastifyServerOptions {
@@ -7,6 +8,7 @@ export function serverOptions (config: Config): FastifyServerOptions {
     bodyLimit: config.BODY_LIMIT,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     requestIdHeader: 'x-request-id',
+    logController: new RequestLog(),
     connectionTimeout: 30_000,
     keepAliveTimeout: 72_000,
     requestTimeout: 60_000,

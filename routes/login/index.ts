@@ -1,7 +1,6 @@
 import formbody from '@fastify/formbody'
 import multipart from '@fastify/multipart'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import bcrypt from 'bcrypt'
 import { randomBytes } from 'node:crypto'
 import { Type } from 'typebox'
 import { findCredentialsByEmail } from '../../entities/user-repository.js'
@@ -33,7 +32,7 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, _body, done) => done(null, {}))
 
   // Unknown emails are checked against this hash too, so both failures take as long.
-  const dummyHash = await bcrypt.hash(randomBytes(16).toString('hex'), fastify.config.BCRYPT_ROUNDS)
+  const dummyHash = await fastify.passwords.hash(randomBytes(16).toString('hex'), fastify.config.BCRYPT_ROUNDS)
 
   fastify.post('/', {
     // As FastAPI reads a form: no form at all, or an empty field, means the fields are missing.
@@ -56,7 +55,7 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async function logIn (request) {
     const { username, password } = request.body
     const user = await findCredentialsByEmail(fastify.pg, username)
-    const matches = await bcrypt.compare(password, user?.password ?? dummyHash).catch(() => false)
+    const matches = await fastify.passwords.compare(password, user?.password ?? dummyHash)
     if (!user || !matches) throw new InvalidCredentialsError()
     return { access_token: fastify.signAccessToken(user.id), token_type: 'bearer' as const }
   })

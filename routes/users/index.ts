@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import bcrypt from 'bcrypt'
 import { Type } from 'typebox'
 import { createUser, findUserById } from '../../entities/user-repository.js'
 import { InvalidTokenError, UserNotFoundError } from '../../lib/http-errors.js'
@@ -25,7 +24,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function register (request, reply) {
     const { email, password } = request.body
-    const hash = await bcrypt.hash(password, fastify.config.BCRYPT_ROUNDS)
+    const hash = await fastify.passwords.hash(password, fastify.config.BCRYPT_ROUNDS)
     const user = await createUser(fastify.pg, email, hash)
     return reply.code(201).send(user)
   })

@@ -1,0 +1,21 @@
+import fp from 'fastify-plugin'
+import { PasswordPool } from '../lib/password-pool.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** bcrypt hashing and checking, off the event loop at low priority. */
+    passwords: PasswordPool
+  }
+}
+
+export default fp(async function passwords (fastify) {
+  const pool = new PasswordPool()
+  try {
+    await pool.threadIds
+  } catch (err) {
+    await pool.close()
+    throw err
+  }
+  fastify.decorate('passwords', pool)
+  fastify.addHook('onClose', () => pool.close())
+}, { name: 'passwords' })
