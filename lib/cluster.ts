@@ -27,7 +27,7 @@ export async function runPrimary (config: Config, log: Logger): Promise<void> {
     const lived = Date.now() - (started.get(worker) ?? 0)
     started.delete(worker)
     if (stopping) return
-    log.error({ pid: worker.process.pid, code, signal }, 'worker died: starting another')
+    log.error({ worker: worker.process.pid, code, signal }, 'worker died: starting another')
     setTimeout(fork, lived < CRASH_LOOP_MS ? CRASH_LOOP_MS - lived : 0)
   })
 
