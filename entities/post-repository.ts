@@ -1,5 +1,5 @@
 import { toRfc3339 } from '../lib/timestamps.js'
-import { run, USER_GONE, type Queryable, type UserGone } from './queryable.js'
+import { isMissingReference, run, USER_GONE, type Queryable, type UserGone } from './queryable.js'
 import type { UserOut } from './user-repository.js'
 
 export interface PostRow {
@@ -107,8 +107,14 @@ export async function findPostOut (db: Queryable, userId: number, id: number): P
 }
 
 export async function createPost (db: Queryable, userId: number, post: Required<PostChanges>): Promise<PostRow | UserGone> {
-  const [row] = await run<PostWithOwnerRow>(db, 'create-post', CREATE_POST_SQL, [userId, post.title, post.content, post.published])
-  return row ? toPost(row) : USER_GONE
+  try {
+    const [row] = await run<PostWithOwnerRow>(db, 'create-post', CREATE_POST_SQL, [userId, post.title, post.content, post.published])
+    return row ? toPost(row) : USER_GONE
+  } catch (err) {
+    // The user was deleted (and committed) while the post was being inserted.
+    if (isMissingReference(err, 'users')) return USER_GONE
+    throw err
+  }
 }
 
 /** The post's owner, or undefined when there is no such post; USER_GONE when the user is gone. */

@@ -16,3 +16,9 @@ export async function run<Row extends QueryResultRow> (db: Queryable, name: stri
 /** What a statement fused with the token's user check returns when that user no longer exists. */
 export const USER_GONE: unique symbol = Symbol('user gone')
 export type UserGone = typeof USER_GONE
+
+const FOREIGN_KEY_VIOLATION = '23503'
+
+/** True for a foreign key violation whose missing row is in `table` (deleted meanwhile). */
+export const isMissingReference = (err: unknown, table: string): boolean =>
+  (err as { code?: string }).code === FOREIGN_KEY_VIOLATION && ((err as { detail?: string }).detail ?? '').includes(`table "${table}"`)

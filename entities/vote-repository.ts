@@ -1,4 +1,4 @@
-import { run, type Queryable } from './queryable.js'
+import { isMissingReference, run, type Queryable } from './queryable.js'
 
 export interface VoteOutcome {
   /** False when the token's user no longer exists. */
@@ -25,17 +25,21 @@ with me as (select id from users where id = $1),
      removed as (delete from votes v using me where v.user_id = me.id and v.post_id = $2 returning 1)
 select exists (select from me) as me, exists (select from post) as post, exists (select from removed) as done`
 
-const FOREIGN_KEY_VIOLATION = '23503'
-
 export async function castVote (db: Queryable, userId: number, postId: number, dir: 0 | 1): Promise<VoteOutcome> {
+  let outcome: VoteOutcome
   try {
-    const [outcome] = dir === 1
-      ? await run<VoteOutcome>(db, 'add-vote', ADD_VOTE_SQL, [userId, postId])
-      : await run<VoteOutcome>(db, 'remove-vote', REMOVE_VOTE_SQL, [userId, postId])
-    return outcome!
+    [outcome] = dir === 1
+      ? await run<VoteOutcome>(db, 'add-vote', ADD_VOTE_SQL, [userId, postId]) as [VoteOutcome]
+      : await run<VoteOutcome>(db, 'remove-vote', REMOVE_VOTE_SQL, [userId, postId]) as [VoteOutcome]
   } catch (err) {
-    if ((err as { code?: string }).code !== FOREIGN_KEY_VIOLATION) throw err
-    // The post (or the user) was deleted while the vote was being added.
-    return { me: true, post: false, done: false }
+    // The user or the post was deleted (and committed) while the vote was being added.
+    if (isMissingReference(err, 'users')) return { me: false, post: true, done: false }
+    if (isMissingReference(err, 'posts')) return { me: true, post: false, done: false }
+    throw err
   }
+  if (dir === 0 && outcome.me && !outcome.done) {
+    // The vote may have gone with its user, deleted while this statement waited for the row.
+    outcome.me = (await run(db, 'user-exists', 'select 1 from users where id = $1', [userId])).length > 0
+  }
+  return outcome
 }
