@@ -42,7 +42,12 @@ interface Measure { rps: number, p50: number, p99: number, non2xx: number, error
 const log = (message: string) => console.error(`[bench] ${message}`)
 
 async function load (url: string, request: autocannon.Request, seconds: number, conns = connections): Promise<Measure> {
-  const result = await autocannon({ url, connections: conns, duration: seconds, requests: [request] })
+  const failures: string[] = []
+  const onResponse = (status: number, body: string) => {
+    if ((status < 200 || status > 299) && failures.length < 3) failures.push(`${status} ${body.slice(0, 200)}`)
+  }
+  const result = await autocannon({ url, connections: conns, duration: seconds, requests: [{ ...request, onResponse }] })
+  for (const failure of failures) log(`non-2xx answer from ${url}${request.path ?? ''}: ${failure}`)
   return { rps: result['2xx'] / result.duration, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors }
 }
 
@@ -91,7 +96,6 @@ try {
     commonWord: facts!.title.split(': ')[1]!.split(' ')[0]!,
     rareWord: 'quokka',
     deepSkip: Number(args['deep-skip']),
-    connections,
     token: userId => tokens.get(userId) ?? tokens.set(userId, signToken(secret, userId)).get(userId)!
   }
   log(`bcrypt: measuring ${cpus().length} cores' compare rate`)

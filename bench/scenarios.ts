@@ -10,8 +10,6 @@ export interface BenchData {
   commonWord: string
   rareWord: string
   deepSkip: number
-  /** Concurrent connections per run. */
-  connections: number
   token: (userId: number) => string
 }
 
@@ -66,9 +64,11 @@ const removeBenchPosts = async (data: BenchData) => {
 }
 
 /**
- * Votes toggled on and off across many users and posts: each connection owns its own
- * (user, post) pairs, whose current state is read from the database before the run, so
- * every request is a real insert or delete that succeeds.
+ * Votes toggled on and off across many users and posts. The pairs' current state is read
+ * from the database before each run, and requests take the pairs in turn: a pair comes back
+ * only after 10,000 other requests, long after its previous request was answered (at most
+ * `connections` are in flight), so every request is a real insert or delete that succeeds.
+ * (autocannon's per-connection context cannot hold state: it is reset before each request.)
  */
 const voteToggle: Scenario = {
   name: 'vote-toggle',
@@ -76,7 +76,7 @@ const voteToggle: Scenario = {
   async request (data) {
     const next = random(7)
     const pairs = new Map<string, { user: number, post: number, voted: boolean }>()
-    while (pairs.size < 4000) {
+    while (pairs.size < 10_000) {
       const user = pick(next, benchUsers(data))
       const post = pick(next, data.posts)
       pairs.set(`${user}:${post}`, { user, post, voted: false })
@@ -86,16 +86,13 @@ const voteToggle: Scenario = {
       'select user_id, post_id from votes where (user_id, post_id) in (select * from unnest($1::int[], $2::int[]))',
       [all.map(pair => pair.user), all.map(pair => pair.post)])
     for (const row of rows) pairs.get(`${row.user_id}:${row.post_id}`)!.voted = true
-    const slices = Array.from({ length: data.connections }, (_slice, i) => all.filter((_pair, j) => j % data.connections === i))
-    let connection = 0
+    let turn = 0
     return {
       method: 'POST',
       path: '/vote',
       headers: { 'content-type': 'application/json' },
-      setupRequest (request, context: { pairs?: typeof all, turn?: number }) {
-        context.pairs ??= slices[connection++ % slices.length]!
-        context.turn ??= 0
-        const pair = context.pairs[context.turn++ % context.pairs.length]!
+      setupRequest (request) {
+        const pair = all[turn++ % all.length]!
         const dir = pair.voted ? 0 : 1
         pair.voted = !pair.voted
         return { ...request, headers: { ...request.headers, authorization: `Bearer ${data.token(pair.user)}` }, body: JSON.stringify({ post_id: pair.post, dir }) }

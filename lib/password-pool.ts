@@ -1,11 +1,13 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import type { PasswordJob, PasswordResult } from './password-worker.js'
 
-// Node 20 does not apply the parent's TypeScript loader to a worker's entry file: the worker
-// registers tsx itself, then loads the TypeScript.
-const WORKER_BOOTSTRAP = `import('tsx/esm/api')
-  .then(({ register }) => { register(); return import(${JSON.stringify(new URL('./password-worker.ts', import.meta.url).href)}) })`
+// The protocol of ./password-worker.js.
+type PasswordJob =
+  | { id: number, op: 'hash', password: string, rounds: number }
+  | { id: number, op: 'compare', password: string, hash: string }
+type PasswordResult = { id: number, value: string | boolean } | { id: number, error: string } | { tid: number | undefined }
+
+const WORKER = new URL('./password-worker.js', import.meta.url)
 
 type Pending = { job: PasswordJob, resolve: (value: string | boolean) => void, reject: (err: Error) => void }
 
@@ -23,7 +25,7 @@ export class PasswordPool {
   readonly threadIds: Promise<Array<number | undefined>>
 
   constructor (size = availableParallelism()) {
-    this.workers = Array.from({ length: size }, () => new Worker(WORKER_BOOTSTRAP, { eval: true }))
+    this.workers = Array.from({ length: size }, () => new Worker(WORKER, { execArgv: [] /* no TypeScript loader: the worker is JavaScript */ }))
     this.threadIds = Promise.all(this.workers.map(worker => new Promise<number | undefined>((resolve, reject) => {
       worker.once('error', reject)
       worker.once('message', (message: { tid: number | undefined }) => resolve(message.tid))

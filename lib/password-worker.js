@@ -1,28 +1,26 @@
+// bcrypt for lib/password-pool.ts, on a worker thread. Plain JavaScript on purpose: the worker
+// then runs without the TypeScript loader, which cost ~30 MB of memory in every worker.
+// Messages in: { id, op: 'hash', password, rounds } or { id, op: 'compare', password, hash }.
+// Messages out: first { tid }, then { id, value } or { id, error } per job.
 import bcrypt from 'bcrypt'
 import { readlinkSync } from 'node:fs'
 import { setPriority } from 'node:os'
 import { parentPort } from 'node:worker_threads'
 
-export type PasswordJob =
-  | { id: number, op: 'hash', password: string, rounds: number }
-  | { id: number, op: 'compare', password: string, hash: string }
-
-export type PasswordResult = { id: number, value: string | boolean } | { id: number, error: string } | { tid: number | undefined }
-
 // This thread yields the CPU to everything else: under a login flood, requests that need the
 // event loop or the database keep their latency and bcrypt gets the cores' idle time.
 // On Linux a thread id is accepted where setpriority() takes a pid, and affects that thread only.
-let tid: number | undefined
+let tid
 try {
   tid = Number(readlinkSync('/proc/thread-self').split('/').pop())
   setPriority(tid, 19)
 } catch {
   tid = undefined
 }
-parentPort!.postMessage({ tid } satisfies PasswordResult)
+parentPort.postMessage({ tid })
 
 /** A stored value that is not a bcrypt hash matches nothing. */
-function compare (password: string, hash: string): boolean {
+function compare (password, hash) {
   try {
     return bcrypt.compareSync(password, hash)
   } catch {
@@ -30,11 +28,11 @@ function compare (password: string, hash: string): boolean {
   }
 }
 
-parentPort!.on('message', (job: PasswordJob) => {
+parentPort.on('message', job => {
   try {
     const value = job.op === 'hash' ? bcrypt.hashSync(job.password, job.rounds) : compare(job.password, job.hash)
-    parentPort!.postMessage({ id: job.id, value } satisfies PasswordResult)
+    parentPort.postMessage({ id: job.id, value })
   } catch (err) {
-    parentPort!.postMessage({ id: job.id, error: (err as Error).message } satisfies PasswordResult)
+    parentPort.postMessage({ id: job.id, error: err.message })
   }
 })
