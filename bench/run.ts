@@ -11,7 +11,7 @@ import pg from 'pg'
 import { openBenchDatabase } from './database.js'
 import { signToken } from './jwt.js'
 import { SCENARIOS, type BenchData } from './scenarios.js'
-import { startServer, type BenchServer } from './servers.js'
+import { machineCpuSeconds, startServer, type BenchServer } from './servers.js'
 
 // `npm run bench -- --preset small|large`: seeds when the data is not the preset's, then runs
 // every scenario with autocannon against Postline and the bare baseline in turn, on the same
@@ -49,6 +49,26 @@ async function load (url: string, request: autocannon.Request, seconds: number, 
   const result = await autocannon({ url, connections: conns, duration: seconds, requests: [{ ...request, onResponse }] })
   for (const failure of failures) log(`non-2xx answer from ${url}${request.path ?? ''}: ${failure}`)
   return { rps: result['2xx'] / result.duration, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors }
+}
+
+interface Profiled extends Measure {
+  /** Cores busy on the whole machine, and those used by the server's processes, during the run. */
+  machineCores: number
+  serverCores: number
+}
+
+/** Where the CPU went during a run: the server's processes, or the rest (load generator, kernel). */
+async function profiled (server: BenchServer, run: () => Promise<Measure>): Promise<Profiled> {
+  const machine = machineCpuSeconds()
+  const serverCpu = server.cpuSeconds()
+  const started = Date.now()
+  const measure = await run()
+  const seconds = (Date.now() - started) / 1000
+  return {
+    ...measure,
+    machineCores: (machineCpuSeconds().busy - machine.busy) / seconds,
+    serverCores: (server.cpuSeconds() - serverCpu) / seconds
+  }
 }
 
 async function seedIfNeeded (db: pg.Client, url: string) {
@@ -125,7 +145,7 @@ try {
   // Scale-out, first half: root on one worker (the second half runs WEB_CONCURRENCY=2 below).
   log('scale-out: root with WEB_CONCURRENCY=1')
   const rootRequest = { method: 'GET' as const, path: '/' }
-  const root1 = await load(postline.url, rootRequest, duration)
+  const root1 = await profiled(postline, () => load(postline.url, rootRequest, duration))
 
   // Login saturating the CPU with bcrypt must not starve the feed on other connections.
   log('feed p99 alone, then while login is saturated')
@@ -140,11 +160,12 @@ try {
   const cluster = await startServer('postline', 18_082, { ...env, WEB_CONCURRENCY: '2' })
   servers.push(cluster)
   await load(cluster.url, rootRequest, warmup)
-  const root2 = await load(cluster.url, rootRequest, duration)
+  const root2 = await profiled(cluster, () => load(cluster.url, rootRequest, duration))
   const feed2 = await load(cluster.url, feedRequest, duration)
   await cluster.stop()
 
   const ratio = (a: number, b: number) => b === 0 ? 0 : a / b
+  const n = (value: number) => value.toFixed(0)
   const checks: Array<[string, boolean, string]> = []
   for (const row of rows) {
     const rps = ratio(row.postline.rps, row.baseline.rps)
@@ -160,7 +181,10 @@ try {
   const loginRow = rows.find(row => row.scenario === 'login')
   if (loginRow) checks.push(['login: ≥ 0.9× two cores\' bcrypt rate', loginRow.postline.rps >= 0.9 * bcryptPerSecond, `${loginRow.postline.rps.toFixed(1)} vs ${bcryptPerSecond.toFixed(1)} compares/s`])
   checks.push(['feed p99 while login is saturated < 2× idle', feedBusy.p99 < 2 * feedIdle.p99, `${feedBusy.p99} ms vs ${feedIdle.p99} ms idle (login ${loginBusy.rps.toFixed(1)} req/s)`])
-  checks.push(['root: WEB_CONCURRENCY=2 ≥ 1.5× one worker', root2.rps >= 1.5 * root1.rps, `${root2.rps.toFixed(0)} vs ${root1.rps.toFixed(0)} req/s (${ratio(root2.rps, root1.rps).toFixed(2)}×); feed with 2 workers ${feed2.rps.toFixed(0)} req/s`])
+  const cores = (p: Profiled) => `${p.serverCores.toFixed(2)} of ${p.machineCores.toFixed(2)} busy cores`
+  checks.push(['root: WEB_CONCURRENCY=2 ≥ 1.5× one worker', root2.rps >= 1.5 * root1.rps,
+    `${root2.rps.toFixed(0)} vs ${root1.rps.toFixed(0)} req/s (${ratio(root2.rps, root1.rps).toFixed(2)}×); server used ${cores(root2)} vs ${cores(root1)}; ` +
+    `req/s per server core ${n(root2.rps / root2.serverCores)} vs ${n(root1.rps / root1.serverCores)}; feed with 2 workers ${feed2.rps.toFixed(0)} req/s`])
   checks.push(['RSS after the bench < 200 MB', rssMb < 200, `${rssMb.toFixed(0)} MB`])
   if (preset === 'large') {
     for (const row of rows.filter(r => ['feed-deep', 'feed-search-rare'].includes(r.scenario))) {
@@ -171,7 +195,6 @@ try {
 
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim()
   const when = new Date().toISOString()
-  const n = (value: number) => value.toFixed(0)
   const table = [
     `### ${preset} (${PRESETS[preset].users} users, ${PRESETS[preset].posts} posts, ${PRESETS[preset].votes} votes) — ${when}, commit ${commit}, ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}`,
     '',

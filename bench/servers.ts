@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -11,7 +11,32 @@ export interface BenchServer {
   child: ChildProcess
   /** Resident memory of the server process (the primary's, for a cluster), in MB. */
   rssMb: () => number
+  /** CPU seconds used so far by the server's whole process group (primary and workers). */
+  cpuSeconds: () => number
   stop: () => Promise<void>
+}
+
+const TICKS_PER_SECOND = 100
+
+/** utime + stime of every process in the group, from /proc (Linux). */
+function groupCpuSeconds (group: number): number {
+  let ticks = 0
+  for (const pid of readdirSync('/proc').filter(name => /^\d+$/.test(name))) {
+    try {
+      // Fields after the command's closing parenthesis: state is 3rd, pgrp 5th, utime 14th, stime 15th.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+      if (Number(fields[2]) === group) ticks += Number(fields[11]) + Number(fields[12])
+    } catch {}
+  }
+  return ticks / TICKS_PER_SECOND
+}
+
+/** Busy and total CPU seconds of the whole machine so far, from /proc/stat. */
+export function machineCpuSeconds (): { busy: number, total: number } {
+  const [, ...values] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/)
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = values.map(Number) as number[]
+  const busy = user! + nice! + system! + irq! + softirq! + steal!
+  return { busy: busy / TICKS_PER_SECOND, total: (busy + idle! + iowait!) / TICKS_PER_SECOND }
 }
 
 const SCRIPTS = {
@@ -48,6 +73,7 @@ export async function startServer (kind: keyof typeof SCRIPTS, port: number, env
     name: kind,
     url,
     child,
+    cpuSeconds: () => groupCpuSeconds(child.pid!),
     rssMb: () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024,
     async stop () {
       if (child.exitCode !== null || child.signalCode !== null) return
