@@ -10,7 +10,10 @@ function loggerOptions (config: Config): FastifyServerOptions['logger'] {
   return {
     level: config.LOG_LEVEL,
     redact: { paths: ['req.headers.authorization', 'req.body.password', '*.password'], censor: '[redacted]' },
-    ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
+    ...(process.stdout.isTTY
+      ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
+      // Lines written in the same tick go out in one write; pino flushes what is left on exit.
+      : { stream: pino.destination({ dest: 1, sync: false }) })
   }
 }
 
@@ -25,8 +28,8 @@ async function start () {
   }
 
   if (config.WEB_CONCURRENCY > 1 && cluster.isPrimary) {
-    const options = loggerOptions(config) as Exclude<FastifyServerOptions['logger'], boolean | undefined>
-    const log = pino(options)
+    const { stream, ...options } = loggerOptions(config) as Exclude<FastifyServerOptions['logger'], boolean | undefined> & { stream?: pino.DestinationStream }
+    const log = stream ? pino(options, stream) : pino(options)
     return runPrimary(config, log).catch(err => {
       log.fatal({ err }, 'start-up failed')
       process.exit(1)

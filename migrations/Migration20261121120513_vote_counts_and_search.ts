@@ -42,7 +42,12 @@ end $$;`)
     this.addSql('lock table "votes" in share mode;')
     this.addSql('insert into "vote_counts" ("post_id", "votes") select "post_id", count(*) from "votes" group by "post_id";')
 
-    // `search` is ILIKE '%word%': a trigram index serves it when pg_trgm is installed.
+    // `search` is ILIKE '%word%': a trigram index serves it when pg_trgm is installed. The
+    // planner then chooses between that index (a rare word) and walking the feed's order
+    // until a page matches (a common word); with the default statistics it took a rare word
+    // for a common one (10,716 rows estimated, 100 real, on 1M posts) and walked all the way.
+    this.addSql('alter table "posts" alter column "title" set statistics 1000;')
+    this.addSql('analyze "posts";')
     this.addSql(`do $$ begin
   if exists (select from pg_available_extensions where name = 'pg_trgm') then
     create extension if not exists pg_trgm;
@@ -53,6 +58,7 @@ end $$;`)
 
   override async down (): Promise<void> {
     this.addSql('drop index if exists "posts_title_trgm_index";')
+    this.addSql('alter table "posts" alter column "title" set statistics -1;')
     this.addSql('drop trigger if exists "votes_count_insert" on "votes";')
     this.addSql('drop trigger if exists "votes_count_delete" on "votes";')
     this.addSql('drop trigger if exists "votes_count_update" on "votes";')
