@@ -10,10 +10,7 @@ function loggerOptions (config: Config): FastifyServerOptions['logger'] {
   return {
     level: config.LOG_LEVEL,
     redact: { paths: ['req.headers.authorization', 'req.body.password', '*.password'], censor: '[redacted]' },
-    ...(process.stdout.isTTY
-      ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
-      // Lines written in the same tick go out in one write; pino flushes what is left on exit.
-      : { stream: pino.destination({ dest: 1, sync: false }) })
+    ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
   }
 }
 
@@ -28,8 +25,7 @@ async function start () {
   }
 
   if (config.WEB_CONCURRENCY > 1 && cluster.isPrimary) {
-    const { stream, ...options } = loggerOptions(config) as Exclude<FastifyServerOptions['logger'], boolean | undefined> & { stream?: pino.DestinationStream }
-    const log = stream ? pino(options, stream) : pino(options)
+    const log = pino(loggerOptions(config) as Exclude<FastifyServerOptions['logger'], boolean | undefined>)
     return runPrimary(config, log).catch(err => {
       log.fatal({ err }, 'start-up failed')
       process.exit(1)
