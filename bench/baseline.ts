@@ -1,45 +1,23 @@
 import bcrypt from 'bcrypt'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import pg from 'pg'
-import { CREATE_POST_SQL, FEED_SEARCH_SQL, FEED_SQL, POST_OUT_SQL, likePattern } from '../entities/post-repository.js'
-import { ADD_VOTE_SQL, REMOVE_VOTE_SQL } from '../entities/vote-repository.js'
-import { toRfc3339 } from '../lib/timestamps.js'
+import { CREATE_POST_SQL, FEED_SEARCH_SQL, FEED_SQL, POST_OUT_SQL, likePattern, toPost, toPostOut, type PostOutRow, type PostWithOwnerRow } from '../entities/post-repository.js'
+import { run } from '../entities/queryable.js'
+import { ADD_VOTE_SQL, REMOVE_VOTE_SQL, type VoteOutcome } from '../entities/vote-repository.js'
+import { pgTypes } from '../lib/pg-types.js'
 import { signToken, verifyToken } from './jwt.js'
 
 // The ceiling Postline is measured against: node:http and pg, no framework, no ORM, one
-// prepared statement per route (the very statements Postline runs), the same JSON and the
-// same JWT check. Only what the benchmark's requests need is implemented.
+// prepared statement per route (the very statements Postline runs, their rows turned into
+// JSON by the same functions), and the same JWT check. Only what the benchmark's requests need is implemented.
 // Environment: DATABASE_URL, SECRET_KEY, PORT (default 8001), DATABASE_POOL_SIZE (default 10).
 
 const secret = process.env.SECRET_KEY ?? ''
 const pool = new pg.Pool({
   connectionString: process.env.DATABASE_URL,
   max: Number(process.env.DATABASE_POOL_SIZE ?? 10),
-  types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => oid === 1184 ? (value: string) => value : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser }
+  types: pgTypes
 })
-
-interface PostRow {
-  id: number
-  title: string
-  content: string
-  published: boolean
-  created_at: string
-  owner_id: number
-  owner_email: string
-  owner_created_at: string
-  votes?: number
-}
-
-const post = (row: PostRow) => ({
-  id: row.id,
-  title: row.title,
-  content: row.content,
-  published: row.published,
-  created_at: toRfc3339(row.created_at),
-  owner_id: row.owner_id,
-  owner: { id: row.owner_id, email: row.owner_email, created_at: toRfc3339(row.owner_created_at) }
-})
-const postOut = (row: PostRow) => ({ Post: post(row), votes: row.votes })
 
 function send (res: ServerResponse, status: number, body: unknown) {
   const json = JSON.stringify(body)
@@ -60,39 +38,36 @@ const userOf = (req: IncomingMessage): number | undefined => {
   return header?.startsWith('Bearer ') ? verifyToken(secret, header.slice(7)) : undefined
 }
 
-const rows = async (name: string | undefined, text: string, values: unknown[]) =>
-  (await pool.query(name ? { name, text, values } : { text, values })).rows
-
 async function feed (res: ServerResponse, userId: number, query: URLSearchParams) {
   const limit = Number(query.get('limit') ?? 10)
   const skip = Number(query.get('skip') ?? 0)
   const search = query.get('search') ?? ''
   if (!Number.isInteger(limit) || limit < 1 || limit > 100 || !Number.isInteger(skip) || skip < 0) return detail(res, 422, 'bad limit or skip')
   const result = search
-    ? await rows(undefined, FEED_SEARCH_SQL, [userId, limit, skip, likePattern(search)])
-    : await rows('feed', FEED_SQL, [userId, limit, skip])
+    ? await run<PostOutRow>(pool, undefined, FEED_SEARCH_SQL, [userId, limit, skip, likePattern(search)])
+    : await run<PostOutRow>(pool, 'feed', FEED_SQL, [userId, limit, skip])
   if (result.length === 0) return detail(res, 401, 'Could not validate credentials')
-  send(res, 200, result[0].id === null ? [] : result.map(postOut))
+  send(res, 200, result[0].id === null ? [] : result.map(toPostOut))
 }
 
 async function postById (res: ServerResponse, userId: number, id: number) {
-  const [row] = await rows('post-out', POST_OUT_SQL, [userId, id])
+  const [row] = await run<PostOutRow>(pool, 'post-out', POST_OUT_SQL, [userId, id])
   if (!row) return detail(res, 401, 'Could not validate credentials')
   if (row.id === null) return detail(res, 404, `Post with id: ${id} does not exist`)
-  send(res, 200, postOut(row))
+  send(res, 200, toPostOut(row))
 }
 
 async function createPost (res: ServerResponse, userId: number, body: { title?: unknown, content?: unknown, published?: unknown }) {
   if (typeof body.title !== 'string' || typeof body.content !== 'string') return detail(res, 422, 'title and content are required')
-  const [row] = await rows('create-post', CREATE_POST_SQL, [userId, body.title, body.content, body.published ?? true])
+  const [row] = await run<PostWithOwnerRow>(pool, 'create-post', CREATE_POST_SQL, [userId, body.title, body.content, body.published ?? true])
   if (!row) return detail(res, 401, 'Could not validate credentials')
-  send(res, 201, post(row))
+  send(res, 201, toPost(row))
 }
 
 async function vote (res: ServerResponse, userId: number, body: { post_id?: unknown, dir?: unknown }) {
   const { post_id: postId, dir } = body
   if (!Number.isInteger(postId) || (dir !== 0 && dir !== 1)) return detail(res, 422, 'bad vote')
-  const [outcome] = await rows(dir === 1 ? 'add-vote' : 'remove-vote', dir === 1 ? ADD_VOTE_SQL : REMOVE_VOTE_SQL, [userId, postId])
+  const [outcome] = await run<VoteOutcome>(pool, dir === 1 ? 'add-vote' : 'remove-vote', dir === 1 ? ADD_VOTE_SQL : REMOVE_VOTE_SQL, [userId, postId])
   if (!outcome.me) return detail(res, 401, 'Could not validate credentials')
   if (!outcome.post) return detail(res, 404, `Post with id: ${postId} does not exist`)
   if (!outcome.done) return dir === 1 ? detail(res, 409, `user ${userId} has already voted on post ${postId}`) : detail(res, 404, 'Vote does not exist')
@@ -100,7 +75,7 @@ async function vote (res: ServerResponse, userId: number, body: { post_id?: unkn
 }
 
 async function login (res: ServerResponse, form: URLSearchParams) {
-  const [user] = await rows('credentials-by-email', 'select id, password from users where lower(email) = lower($1) order by id limit 1', [form.get('username') ?? ''])
+  const [user] = await run<{ id: number, password: string }>(pool, 'credentials-by-email', 'select id, password from users where lower(email) = lower($1) order by id limit 1', [form.get('username') ?? ''])
   if (!user || !await bcrypt.compare(form.get('password') ?? '', user.password)) return detail(res, 403, 'Invalid Credentials')
   send(res, 200, { access_token: signToken(secret, user.id), token_type: 'bearer' })
 }

@@ -1,8 +1,6 @@
-import { MikroORM } from '@mikro-orm/postgresql'
 import { resolveDatabase, type Database } from '../lib/database.js'
 import { ensureDatabase } from '../lib/embedded-postgres.js'
-import { migrate } from '../lib/migrate.js'
-import { createOrmConfig } from '../lib/orm-config.js'
+import { migrateUrl } from '../lib/migrate.js'
 import { loadConfig } from '../plugins/config.js'
 
 const BENCH_DATABASE = 'postline_bench'
@@ -25,12 +23,7 @@ export async function openBenchDatabase (log: (message: string) => void = consol
   }
   try {
     await ensureDatabase(database.url)
-    const orm = await MikroORM.init(createOrmConfig(database.url, { poolSize: 1 }))
-    try {
-      await migrate(orm, database.url)
-    } finally {
-      await orm.close()
-    }
+    await migrateUrl(database.url)
   } catch (err) {
     await database.stop?.()
     throw err

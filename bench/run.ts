@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { openBenchDatabase } from './database.js'
+import { isPresetName, PRESETS, type PresetName } from './presets.js'
 import { signToken } from './jwt.js'
 import { SCENARIOS, type BenchData } from './scenarios.js'
 import { machineCpuSeconds, startServer, type BenchServer } from './servers.js'
@@ -17,7 +18,6 @@ import { machineCpuSeconds, startServer, type BenchServer } from './servers.js'
 // every scenario with autocannon against Postline and the bare baseline in turn, on the same
 // database, and prints (and writes under bench/results/) the table of ratios and the targets.
 
-const PRESETS = { small: { users: 1_000, posts: 10_000, votes: 100_000 }, large: { users: 100_000, posts: 1_000_000, votes: 10_000_000 } }
 const ROOT = join(import.meta.dirname, '..')
 
 const { values: args } = parseArgs({
@@ -30,8 +30,8 @@ const { values: args } = parseArgs({
     'deep-skip': { type: 'string', default: '5000' }
   }
 })
-const preset = args.preset as keyof typeof PRESETS
-if (!(preset in PRESETS)) throw new Error(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`)
+if (!isPresetName(args.preset!)) throw new Error(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`)
+const preset: PresetName = args.preset
 const connections = Number(args.connections)
 const duration = Number(args.duration)
 const warmup = Number(args.warmup)

@@ -6,17 +6,7 @@ import bcrypt from 'bcrypt'
 import pg from 'pg'
 import { loadConfig } from '../plugins/config.js'
 import { openBenchDatabase } from './database.js'
-
-interface Preset {
-  users: number
-  posts: number
-  votes: number
-}
-
-const PRESETS: Record<string, Preset> = {
-  small: { users: 1_000, posts: 10_000, votes: 100_000 },
-  large: { users: 100_000, posts: 1_000_000, votes: 10_000_000 }
-}
+import { isPresetName, PRESETS, type Preset } from './presets.js'
 
 const PASSWORD = 'password123'
 // A fixed salt, so that two runs store the same hash (bcrypt's own salts are random).
@@ -60,7 +50,7 @@ function parseOptions (): { name: string, preset: Preset, rounds: number } {
     }
   })
   const name = values.preset
-  const preset = Object.hasOwn(PRESETS, name) ? PRESETS[name] : undefined
+  const preset = isPresetName(name) ? PRESETS[name] : undefined
   if (!preset) throw new Error(`--preset must be one of ${Object.keys(PRESETS).join(', ')} (got ${JSON.stringify(name)})`)
   const rounds = values.rounds === undefined ? loadConfig().BCRYPT_ROUNDS : Number(values.rounds)
   if (!Number.isInteger(rounds) || rounds < 4 || rounds > 31) throw new Error(`--rounds must be an integer from 4 to 31 (got ${values.rounds})`)

@@ -25,12 +25,12 @@ export interface PostChanges {
 
 type PostColumns = Omit<PostRow, 'owner'>
 
-interface PostWithOwnerRow extends PostColumns {
+export interface PostWithOwnerRow extends PostColumns {
   owner_email: string
   owner_created_at: string
 }
 
-interface PostOutRow extends PostWithOwnerRow {
+export interface PostOutRow extends PostWithOwnerRow {
   votes: number
 }
 
@@ -75,7 +75,7 @@ with me as (select id, email, created_at from users where id = $1),
               returning id, title, content, published, created_at, owner_id)
 select post.*, me.email as owner_email, me.created_at as owner_created_at from post, me`
 
-const toPost = ({ owner_email: email, owner_created_at: ownerCreatedAt, ...post }: PostWithOwnerRow): PostRow => ({
+export const toPost = ({ owner_email: email, owner_created_at: ownerCreatedAt, ...post }: PostWithOwnerRow): PostRow => ({
   id: post.id,
   title: post.title,
   content: post.content,
@@ -85,7 +85,7 @@ const toPost = ({ owner_email: email, owner_created_at: ownerCreatedAt, ...post 
   owner: { id: post.owner_id, email, created_at: toRfc3339(ownerCreatedAt) }
 })
 
-const toPostOut = (row: PostOutRow): PostOut => ({ Post: toPost(row), votes: row.votes })
+export const toPostOut = (row: PostOutRow): PostOut => ({ Post: toPost(row), votes: row.votes })
 
 /** `%`, `_` and the escape character itself are literal in a search. */
 export const likePattern = (search: string) => `%${search.replace(/[\\%_]/g, '\\$&')}%`

@@ -17,7 +17,8 @@ export async function run<Row extends QueryResultRow> (db: Queryable, name: stri
 export const USER_GONE: unique symbol = Symbol('user gone')
 export type UserGone = typeof USER_GONE
 
-const FOREIGN_KEY_VIOLATION = '23503'
+export const FOREIGN_KEY_VIOLATION = '23503'
+export const UNIQUE_VIOLATION = '23505'
 
 /** True for a foreign key violation whose missing row is in `table` (deleted meanwhile). */
 export const isMissingReference = (err: unknown, table: string): boolean =>

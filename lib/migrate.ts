@@ -1,5 +1,6 @@
-import type { MikroORM } from '@mikro-orm/postgresql'
+import { MikroORM } from '@mikro-orm/postgresql'
 import pg from 'pg'
+import { createOrmConfig } from './orm-config.js'
 
 // Any constant works; it only has to be the same in every Postline process.
 const MIGRATION_LOCK = 4_207_311
@@ -18,5 +19,15 @@ export async function migrate (orm: MikroORM, clientUrl: string, direction: 'up'
     return applied.map(migration => migration.name)
   } finally {
     await lock.end()
+  }
+}
+
+/** `migrate` for a process that has no MikroORM of its own: one is opened for it and closed. */
+export async function migrateUrl (clientUrl: string, direction: 'up' | 'down' = 'up'): Promise<string[]> {
+  const orm = await MikroORM.init(createOrmConfig(clientUrl, { poolSize: 1 }))
+  try {
+    return await migrate(orm, clientUrl, direction)
+  } finally {
+    await orm.close()
   }
 }

@@ -1,9 +1,9 @@
 import fastifyPostgres from '@fastify/postgres'
 import { MikroORM } from '@mikro-orm/postgresql'
 import fp from 'fastify-plugin'
-import pg from 'pg'
 import { resolveDatabase } from '../lib/database.js'
 import { migrate } from '../lib/migrate.js'
+import { pgTypes } from '../lib/pg-types.js'
 import { createOrmConfig } from '../lib/orm-config.js'
 import type { AppOptions } from './config.js'
 
@@ -11,14 +11,6 @@ declare module 'fastify' {
   interface FastifyInstance {
     orm: MikroORM
   }
-}
-
-const TIMESTAMPTZ = 1184
-
-// Timestamps stay PostgreSQL's text (microseconds kept) for lib/timestamps.ts to format.
-const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === TIMESTAMPTZ ? (value: string) => value : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser
 }
 
 /**
@@ -42,7 +34,7 @@ export default fp<AppOptions>(async function db (fastify, opts) {
   }
 
   fastify.decorate('orm', orm)
-  await fastify.register(fastifyPostgres, { connectionString: database.url, max: config.DATABASE_POOL_SIZE, types })
+  await fastify.register(fastifyPostgres, { connectionString: database.url, max: config.DATABASE_POOL_SIZE, types: pgTypes })
   // A pool's idle connection that fails (the server restarted) is dropped by pg; without a
   // listener its error event would end the process.
   fastify.pg.pool.on('error', err => log.warn({ err: { message: err.message } }, 'idle database connection closed'))

@@ -1,11 +1,9 @@
 import type { FastifyError, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import pg from 'pg'
+import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION } from '../entities/queryable.js'
 import { UnprocessableError } from '../lib/http-errors.js'
 import { toValidationDetail, type ValidationDetail } from '../lib/validation-detail.js'
-
-const UNIQUE_VIOLATION = '23505'
-const FOREIGN_KEY_VIOLATION = '23503'
 
 const CONFLICTS: Record<string, string> = {
   users: 'Email already registered',
