@@ -52,7 +52,9 @@ const SCRIPTS = {
 export async function startServer (kind: keyof typeof SCRIPTS, port: number, env: Record<string, string>): Promise<BenchServer> {
   const url = `http://127.0.0.1:${port}`
   if (await fetch(url).then(() => true, () => false)) throw new Error(`port ${port} is taken: is an earlier bench's server still running?`)
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPTS[kind]], {
+  // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each server into <dir> when it stops.
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', SCRIPTS[kind]], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'ignore', 'inherit'],

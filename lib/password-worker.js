@@ -1,23 +1,22 @@
-// bcrypt for lib/password-pool.ts, on a worker thread. Plain JavaScript on purpose: the worker
-// then runs without the TypeScript loader, which cost ~30 MB of memory in every worker.
+// bcrypt for lib/password-pool.ts, in a child process of its own. Plain JavaScript on purpose:
+// the child then runs without the TypeScript loader, which cost ~30 MB of memory.
 // Messages in: { id, op: 'hash', password, rounds } or { id, op: 'compare', password, hash }.
-// Messages out: first { tid }, then { id, value } or { id, error } per job.
+// Messages out: first { ready: true }, then { id, value } or { id, error } per job.
 import bcrypt from 'bcrypt'
-import { readlinkSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { setPriority } from 'node:os'
-import { parentPort } from 'node:worker_threads'
 
-// This thread yields the CPU to everything else: under a login flood, requests that need the
+// This process yields the CPU to everything else: under a login flood, requests that need the
 // event loop or the database keep their latency and bcrypt gets the cores' idle time.
-// On Linux a thread id is accepted where setpriority() takes a pid, and affects that thread only.
-let tid
+// The pool starts it in a session of its own; where Linux groups CPU time by session
+// (autogroup), that group is lowered too, or a nice value would only count inside it.
+setPriority(19)
 try {
-  tid = Number(readlinkSync('/proc/thread-self').split('/').pop())
-  setPriority(tid, 19)
-} catch {
-  tid = undefined
-}
-parentPort.postMessage({ tid })
+  writeFileSync('/proc/self/autogroup', '19')
+} catch {}
+
+// The server is gone (even if killed): so is this process.
+process.on('disconnect', () => process.exit(0))
 
 /** A stored value that is not a bcrypt hash matches nothing. */
 function compare (password, hash) {
@@ -28,11 +27,12 @@ function compare (password, hash) {
   }
 }
 
-parentPort.on('message', job => {
+process.on('message', job => {
   try {
     const value = job.op === 'hash' ? bcrypt.hashSync(job.password, job.rounds) : compare(job.password, job.hash)
-    parentPort.postMessage({ id: job.id, value })
+    process.send({ id: job.id, value })
   } catch (err) {
-    parentPort.postMessage({ id: job.id, error: err.message })
+    process.send({ id: job.id, error: err.message })
   }
 })
+process.send({ ready: true })

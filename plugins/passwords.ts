@@ -11,7 +11,7 @@ declare module 'fastify' {
 export default fp(async function passwords (fastify) {
   const pool = new PasswordPool()
   try {
-    await pool.threadIds
+    await pool.ready
   } catch (err) {
     await pool.close()
     throw err

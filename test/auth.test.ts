@@ -132,6 +132,17 @@ t.test('an expired token is a 401', async t => {
   await assertRejected(t, app, `Bearer ${token}`, 'Could not validate credentials', 'expired')
 })
 
+t.test('a token accepted (and so remembered) is refused once it expires', async t => {
+  const app = await build(t)
+  const user = await createUser(app)
+  const expiresAt = inSeconds(2)
+  const token = signToken({ user_id: user.id, exp: expiresAt })
+  const before = await app.inject({ url: '/users/me', headers: bearer(token) })
+  t.equal(before.statusCode, 200, 'accepted while valid')
+  await new Promise(resolve => setTimeout(resolve, expiresAt * 1000 - Date.now() + 100))
+  await assertRejected(t, app, `Bearer ${token}`, 'Could not validate credentials', 'after expiry')
+})
+
 t.test('a token whose user_id is not an integer id is a 401', async t => {
   const app = await build(t)
   const user = await createUser(app)
