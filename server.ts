@@ -3,20 +3,12 @@ import cluster from 'node:cluster'
 import { pino } from 'pino'
 import app from './app.js'
 import { runPrimary } from './lib/cluster.js'
-import { serverOptions } from './lib/server-options.js'
+import { loggerOptions, serverOptions } from './lib/server-options.js'
+import { DatabaseUnreachableError } from './lib/wait-for-database.js'
 import { ConfigError, loadConfig, type Config } from './plugins/config.js'
 
-/** Where a secret could sit in what we log: a request, its headers or body, a user row. */
-const REDACTED_PATHS = ['req.headers.authorization', 'headers.authorization', 'req.body.password', 'body.password', 'user.password', 'password']
-
-function loggerOptions (config: Config): FastifyServerOptions['logger'] {
-  return {
-    level: config.LOG_LEVEL,
-    // Named paths only: a `*.password` wildcard made every log line ~50% dearer to write.
-    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-    ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
-  }
-}
+/** On SIGTERM in-flight requests get this long to finish; then the process exits 1. */
+const SHUTDOWN_TIMEOUT_MS = 10_000
 
 async function start () {
   let config: Config
@@ -43,6 +35,11 @@ async function start () {
       if (closing) return
       closing = true
       fastify.log.info({ signal }, 'shutting down')
+      // In-flight requests are finished first; one that hangs must not keep the process up.
+      setTimeout(() => {
+        fastify.log.error(`shutdown took longer than ${SHUTDOWN_TIMEOUT_MS / 1000} s: exiting anyway`)
+        process.exit(1)
+      }, SHUTDOWN_TIMEOUT_MS).unref()
       fastify.close().then(() => process.exit(0), (err) => {
         fastify.log.error({ err }, 'shutdown failed')
         process.exit(1)
@@ -54,7 +51,8 @@ async function start () {
     await fastify.register(app, { config, migrate: true })
     await fastify.listen({ host: config.HOST, port: config.PORT })
   } catch (err) {
-    fastify.log.fatal({ err }, 'start-up failed')
+    if (err instanceof DatabaseUnreachableError) fastify.log.fatal(`start-up failed: ${err.message}`)
+    else fastify.log.fatal({ err }, 'start-up failed')
     await fastify.close().catch(() => {})
     process.exit(1)
   }

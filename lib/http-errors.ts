@@ -10,6 +10,7 @@ export const UserNotFoundError = createError('POSTLINE_USER_NOT_FOUND', 'User wi
 export const PostNotFoundError = createError('POSTLINE_POST_NOT_FOUND', 'Post with id: %s does not exist', 404)
 export const VoteConflictError = createError('POSTLINE_VOTE_CONFLICT', 'user %s has already voted on post %s', 409)
 export const VoteNotFoundError = createError('POSTLINE_VOTE_NOT_FOUND', 'Vote does not exist', 404)
+export const TooManyRequestsError = createError('POSTLINE_TOO_MANY_REQUESTS', 'Too many requests: retry in %s', 429)
 
 /** A 422 found by the handler rather than the schema, sent in the same `detail` list shape. */
 export class UnprocessableError extends Error {

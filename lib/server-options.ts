@@ -1,6 +1,16 @@
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import type { FastifyServerOptions } from 'fastify'
 import { parseTrustProxy, type Config } from '../plugins/config.js'
 import { RequestLog } from './request-log.js'
+
+/** What Node's HTTP parser rejects before Fastify sees a request, answered in the API's error shape. */
+function answerClientError (error: NodeJS.ErrnoException, socket: Socket) {
+  if (error.code === 'ECONNRESET' || !socket.writable) return socket.destroy(error)
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+  const body = JSON.stringify({ detail: STATUS_CODES[status] })
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+}
 
 /** Fastify's own options, shared by the server process and the tests so both run the same app. */
 export function serverOptions (config: Config): FastifyServerOptions {
@@ -15,7 +25,20 @@ export function serverOptions (config: Config): FastifyServerOptions {
     pluginTimeout: 120_000,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    clientErrorHandler: answerClientError,
     // Fastify reads a number as a hop count, though its types leave numbers out.
     trustProxy: parseTrustProxy(config.TRUST_PROXY) as FastifyServerOptions['trustProxy']
+  }
+}
+
+/** Where a secret could sit in what we log: a request, its headers or body, a user row. */
+const REDACTED_PATHS = ['req.headers.authorization', 'headers.authorization', 'req.body.password', 'body.password', 'user.password', 'password']
+
+export function loggerOptions (config: Config): FastifyServerOptions['logger'] {
+  return {
+    level: config.LOG_LEVEL,
+    // Named paths only: a `*.password` wildcard made every log line ~50% dearer to write.
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
   }
 }

@@ -3,6 +3,8 @@ import secureJson from 'secure-json-parse'
 import { UnprocessableError } from '../lib/http-errors.js'
 import { invalidJson, missingBody } from '../lib/validation-detail.js'
 
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
 /**
  * Request bodies as FastAPI reads them: an empty JSON body is no body (a DELETE sent with
  * `Content-Type: application/json` still works), and a route that needs a body and got
@@ -10,16 +12,20 @@ import { invalidJson, missingBody } from '../lib/validation-detail.js'
  * like any other unknown field.
  */
 export default fp(async function body (fastify) {
-  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, function parseJson (_request, text, done) {
-    if (text === '') return done(null, undefined)
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, function parseJson (_request, bytes, done) {
+    if (bytes.length === 0) return done(null, undefined)
     let parsed: unknown
     try {
-      parsed = secureJson.parse(text as string, undefined, { protoAction: 'remove', constructorAction: 'remove' })
+      // Bytes that are not UTF-8 are malformed JSON, not text to be patched with U+FFFD.
+      parsed = secureJson.parse(utf8.decode(bytes as Buffer), undefined, { protoAction: 'remove', constructorAction: 'remove' })
     } catch {
       return done(new UnprocessableError(invalidJson), undefined)
     }
     done(null, parsed)
   })
+
+  // Text is no JSON: a JSON route sent text/plain answers 415, not a 422 about its shape.
+  fastify.removeContentTypeParser('text/plain')
 
   // Form routes (those that declare `consumes`) read a missing form as missing fields instead.
   fastify.addHook('preValidation', async function requireBody (request) {

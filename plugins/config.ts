@@ -29,7 +29,14 @@ export const ConfigSchema = Type.Object({
   TRUST_PROXY: Type.String({ default: '' }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   LOGIN_RATE_LIMIT: Type.Integer({ minimum: 0, default: 10 }),
-  RATE_LIMIT: Type.Integer({ minimum: 0, default: 6000 })
+  RATE_LIMIT: Type.Integer({ minimum: 0, default: 6000 }),
+  /** Where the embedded PostgreSQL (used when no database is configured) keeps its data, and its port. */
+  EMBEDDED_POSTGRES_DIR: Type.String({ default: '.data/postgres', minLength: 1 }),
+  EMBEDDED_POSTGRES_PORT: Port(54329),
+  /** Seconds to keep retrying a database that is down at start-up. */
+  DB_CONNECT_TIMEOUT: Type.Integer({ minimum: 0, maximum: 3600, default: 30 }),
+  /** Event-loop delay in ms above which requests get a 503 instead of queueing (0: off). */
+  MAX_EVENT_LOOP_DELAY: Type.Integer({ minimum: 0, default: 1000 })
 })
 
 export type Config = Static<typeof ConfigSchema> & { SECRET_KEY: string }

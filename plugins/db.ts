@@ -4,8 +4,11 @@ import fp from 'fastify-plugin'
 import { resolveDatabase } from '../lib/database.js'
 import { migrate } from '../lib/migrate.js'
 import { pgTypes } from '../lib/pg-types.js'
+import { describeDatabase, waitForDatabase } from '../lib/wait-for-database.js'
 import { createOrmConfig } from '../lib/orm-config.js'
 import type { AppOptions } from './config.js'
+
+const POOL_CONNECT_TIMEOUT_MS = 1500
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,6 +24,12 @@ declare module 'fastify' {
 export default fp<AppOptions>(async function db (fastify, opts) {
   const { config, log } = fastify
   const database = await resolveDatabase(config, message => log.info(message))
+  if (!database.stop) {
+    await waitForDatabase(database.url, {
+      timeoutSeconds: config.DB_CONNECT_TIMEOUT,
+      log: attempt => log.warn({ database: describeDatabase(database.url), ...attempt }, 'database unreachable: retrying')
+    })
+  }
   let orm: MikroORM
   try {
     orm = await MikroORM.init(createOrmConfig(database.url, { poolSize: 1, logger: message => log.debug(message) }))
@@ -34,7 +43,14 @@ export default fp<AppOptions>(async function db (fastify, opts) {
   }
 
   fastify.decorate('orm', orm)
-  await fastify.register(fastifyPostgres, { connectionString: database.url, max: config.DATABASE_POOL_SIZE, types: pgTypes })
+  // While the database is down a request waits at most POOL_CONNECT_TIMEOUT_MS for a
+  // connection, then gets a 503: no request hangs on an outage.
+  await fastify.register(fastifyPostgres, {
+    connectionString: database.url,
+    max: config.DATABASE_POOL_SIZE,
+    connectionTimeoutMillis: POOL_CONNECT_TIMEOUT_MS,
+    types: pgTypes
+  })
   // A pool's idle connection that fails (the server restarted) is dropped by pg; without a
   // listener its error event would end the process.
   fastify.pg.pool.on('error', err => log.warn({ err: { message: err.message } }, 'idle database connection closed'))

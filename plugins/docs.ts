@@ -39,7 +39,8 @@ export default fp(async function docs (fastify) {
         { name: 'Users', description: 'Registration and user profiles' },
         { name: 'Authentication', description: 'Logging in for a bearer token (OAuth2 password flow)' },
         { name: 'Posts', description: 'Writing, reading, searching and paging through posts' },
-        { name: 'Vote', description: 'Voting for posts' }
+        { name: 'Vote', description: 'Voting for posts' },
+        { name: 'Health', description: 'Liveness and readiness for load balancers and orchestrators' }
       ],
       components: {
         securitySchemes: {
@@ -57,4 +58,4 @@ export default fp(async function docs (fastify) {
     reply.type('text/html; charset=utf-8').header('content-security-policy', REDOC_CSP).send(redocPage))
   fastify.get('/redoc/redoc.standalone.js', { schema: { hide: true } }, async (_request, reply) =>
     reply.type('application/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(redocScript))
-}, { name: 'docs' })
+}, { name: 'docs', dependencies: ['rate-limits'] /* registered first, so that its routes are limited too */ })

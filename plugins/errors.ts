@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import pg from 'pg'
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION } from '../entities/queryable.js'
+import { isConnectionFailure } from '../lib/database-errors.js'
 import { UnprocessableError } from '../lib/http-errors.js'
 import { toValidationDetail, type ValidationDetail } from '../lib/validation-detail.js'
 
@@ -16,15 +17,8 @@ function loggable (error: pg.DatabaseError) {
   return { type: name, code, table, constraint, routine, message }
 }
 
-/** The connection failed or was cut, rather than the statement: the database is unavailable. */
-function isConnectionFailure (error: Error & { code?: string }): boolean {
-  if (error instanceof pg.DatabaseError) {
-    // 08: connection exception; 57P01-57P03: the server is shutting down or starting up.
-    return error.code?.startsWith('08') === true || /^57P0[123]$/.test(error.code ?? '')
-  }
-  return /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/.test(error.code ?? '') ||
-    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(error.message)
-}
+/** What a client that met a database outage is told to wait before trying again. */
+const RETRY_AFTER_SECONDS = 5
 
 function sendValidation (reply: FastifyReply, detail: ValidationDetail[]) {
   return reply.code(422).send({ detail })
@@ -43,9 +37,10 @@ export default fp(async function errors (fastify) {
     if (error instanceof pg.DatabaseError && error.code === FOREIGN_KEY_VIOLATION) {
       return reply.code(404).send({ detail: 'A referenced resource does not exist' })
     }
+    if (error.code === 'FST_UNDER_PRESSURE') return reply.code(503).send({ detail: 'Service unavailable' })
     if (isConnectionFailure(error)) {
       request.log.error({ err: error instanceof pg.DatabaseError ? loggable(error) : { type: error.name, code: error.code, message: error.message } }, 'database unavailable')
-      return reply.code(503).send({ detail: 'Service unavailable' })
+      return reply.code(503).header('retry-after', RETRY_AFTER_SECONDS).send({ detail: 'Service unavailable' })
     }
     if (error instanceof pg.DatabaseError) {
       request.log.error({ err: loggable(error) }, 'database error')

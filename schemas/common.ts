@@ -35,6 +35,7 @@ export const ValidationErrorSchema = Type.Object({
   }))
 }, { description: 'The request failed validation: one entry per problem' })
 
+export const TooManyAttemptsSchema = errorResponse('Over LOGIN_RATE_LIMIT attempts a minute from this address or for this account (with `Retry-After`)')
 export const UnauthorizedSchema = errorResponse('Not authenticated, or the token is invalid or expired (with `WWW-Authenticate: Bearer`)')
 
 /** The bearer-token security requirement, for routes that authenticate. */

@@ -22,10 +22,10 @@ const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch'
 
 const CONTRACT_STATUSES: Record<string, Record<string, string[]>> = {
   '/': { get: ['200'] },
-  '/users': { post: ['201', '409', '422'] },
+  '/users': { post: ['201', '409', '422', '429'] },
   '/users/{id}': { get: ['200', '404', '422'] },
   '/users/me': { get: ['200', '401'] },
-  '/login': { post: ['200', '403', '422'] },
+  '/login': { post: ['200', '403', '422', '429'] },
   '/posts': { get: ['200', '401', '422'], post: ['201', '401', '422'] },
   '/posts/{id}': {
     get: ['200', '401', '404', '422'],
@@ -33,7 +33,9 @@ const CONTRACT_STATUSES: Record<string, Record<string, string[]>> = {
     patch: ['200', '401', '403', '404', '422'],
     delete: ['204', '401', '403', '404', '422']
   },
-  '/vote': { post: ['201', '401', '404', '409', '422'] }
+  '/vote': { post: ['201', '401', '404', '409', '422'] },
+  '/health': { get: ['200'] },
+  '/ready': { get: ['200', '503'] }
 }
 
 const PROTECTED = [['/users/me', 'get'], ['/posts', 'get'], ['/posts', 'post'], ['/posts/{id}', 'get'], ['/posts/{id}', 'put'], ['/posts/{id}', 'patch'], ['/posts/{id}', 'delete'], ['/vote', 'post']]
@@ -90,7 +92,7 @@ t.test('the document lists every route of the contract with its methods, and no 
 
 t.test('every operation has a summary and a tag', async t => {
   const all = operations(doc)
-  t.equal(all.length, 12)
+  t.equal(all.length, 14)
   for (const [path, method, operation] of all) {
     t.match(operation.summary, /\S/, `${method} ${path} summary`)
     t.ok(Array.isArray(operation.tags) && operation.tags.length > 0, `${method} ${path} tags`)

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { Type } from 'typebox'
 import { findCredentialsByEmail } from '../../entities/user-repository.js'
 import { InvalidCredentialsError, MalformedFormError } from '../../lib/http-errors.js'
-import { TextSchema, ValidationErrorSchema, errorResponse } from '../../schemas/common.js'
+import { TextSchema, TooManyAttemptsSchema, ValidationErrorSchema, errorResponse } from '../../schemas/common.js'
 
 const LoginFormSchema = Type.Object({
   username: TextSchema({ minLength: 1, description: 'The email address', examples: ['ada@example.com'] }),
@@ -40,6 +40,7 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
       const form = request.body !== null && typeof request.body === 'object' ? request.body as Record<string, unknown> : {}
       request.body = Object.fromEntries(Object.entries(form).filter(([, value]) => value !== '')) as typeof request.body
     },
+    preHandler: fastify.limitAttempts,
     schema: {
       summary: 'Log in for an access token',
       description: 'Takes `username` (the email) and `password` as a form and answers with a JWT.',
@@ -49,7 +50,8 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
       response: {
         200: TokenSchema,
         403: errorResponse('Unknown email or wrong password (the same answer for both)'),
-        422: ValidationErrorSchema
+        422: ValidationErrorSchema,
+        429: TooManyAttemptsSchema
       }
     }
   }, async function logIn (request) {

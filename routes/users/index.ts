@@ -3,15 +3,16 @@ import { Type } from 'typebox'
 import { createUser, findUserById } from '../../entities/user-repository.js'
 import { InvalidTokenError, UserNotFoundError } from '../../lib/http-errors.js'
 import { MAX_BYTES } from '../../plugins/validation.js'
-import { EmailSchema, IdParamsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, bearerSecurity, errorResponse, isStoredId } from '../../schemas/common.js'
+import { EmailSchema, IdParamsSchema, TextSchema, TooManyAttemptsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, bearerSecurity, errorResponse, isStoredId } from '../../schemas/common.js'
 
 const UserCreateSchema = Type.Object({
   email: EmailSchema,
-  password: Type.String({ minLength: 8, [MAX_BYTES]: 72, description: '8 to 72 bytes (bcrypt reads no more)', examples: ['correct horse'] })
+  password: TextSchema({ minLength: 8, [MAX_BYTES]: 72, description: '8 to 72 bytes (bcrypt reads no more)', examples: ['correct horse'] })
 })
 
 const users: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/', {
+    preHandler: fastify.limitAttempts,
     schema: {
       summary: 'Register a user',
       tags: ['Users'],
@@ -19,7 +20,8 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
       response: {
         201: { ...UserOutSchema, description: 'The new user' },
         409: errorResponse('That email is already registered (letter case aside)'),
-        422: ValidationErrorSchema
+        422: ValidationErrorSchema,
+        429: TooManyAttemptsSchema
       }
     }
   }, async function register (request, reply) {

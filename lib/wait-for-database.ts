@@ -1,0 +1,54 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
+import { isConnectionFailure } from './database-errors.js'
+
+export class DatabaseUnreachableError extends Error {
+  name = 'DatabaseUnreachableError'
+}
+
+export interface WaitOptions {
+  /** Give up after this many seconds (0: one attempt). */
+  timeoutSeconds: number
+  log: (attempt: { attempt: number, retryInMs: number, reason: string }) => void
+  /** First pause between attempts; it doubles up to `maxDelayMs`. */
+  firstDelayMs?: number
+  maxDelayMs?: number
+}
+
+/** host:port/database of a URL, for messages (never its password). */
+export function describeDatabase (url: string): string {
+  const { hostname, port, pathname } = new URL(url)
+  return `${hostname}:${port || 5432}${pathname}`
+}
+
+/**
+ * Connects once to check the database answers, retrying with backoff while it is unreachable
+ * (down, starting up, refusing connections). Any other error (a wrong password, a missing
+ * database) is thrown at once: waiting would not fix it.
+ */
+export async function waitForDatabase (url: string, options: WaitOptions): Promise<void> {
+  const deadline = Date.now() + options.timeoutSeconds * 1000
+  let delay = options.firstDelayMs ?? 250
+  for (let attempt = 1; ; attempt++) {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+      await client.query('select 1')
+      return
+    } catch (err) {
+      if (!isConnectionFailure(err as Error)) throw err
+      const reason = (err as Error).message || (err as { code?: string }).code || 'unreachable'
+      const left = deadline - Date.now()
+      if (left <= 0) {
+        throw new DatabaseUnreachableError(`database ${describeDatabase(url)} unreachable after ${attempt} attempt${attempt === 1 ? '' : 's'} in ${options.timeoutSeconds} s (DB_CONNECT_TIMEOUT): ${reason}`)
+      }
+      const retryInMs = Math.min(delay, left)
+      options.log({ attempt, retryInMs, reason })
+      await sleep(retryInMs)
+      delay = Math.min(delay * 2, options.maxDelayMs ?? 5000)
+    } finally {
+      await client.end().catch(() => {})
+    }
+  }
+}
