@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
-import type { FastifyServerOptions } from 'fastify'
+import type { FastifyError, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import { parseTrustProxy, type Config } from '../plugins/config.js'
 import { RequestLog } from './request-log.js'
 
@@ -10,6 +10,12 @@ function answerClientError (error: NodeJS.ErrnoException, socket: Socket) {
   const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
   const body = JSON.stringify({ detail: STATUS_CODES[status] })
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+}
+
+/** Errors the router raises before any hook runs (a bad URL, a path segment over maxParamLength), in the API's shape too. */
+function answerFrameworkError (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
+  const status = error.statusCode ?? 400
+  reply.code(status).send({ detail: STATUS_CODES[status] ?? 'Bad Request' })
 }
 
 /** Fastify's own options, shared by the server process and the tests so both run the same app. */
@@ -26,6 +32,7 @@ export function serverOptions (config: Config): FastifyServerOptions {
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkError,
     // Fastify reads a number as a hop count, though its types leave numbers out.
     trustProxy: parseTrustProxy(config.TRUST_PROXY) as FastifyServerOptions['trustProxy']
   }

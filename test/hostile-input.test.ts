@@ -594,4 +594,3 @@ t.test('BODY_LIMIT sets where 413 starts', async t => {
     { name: 'POST /vote with 3000 bytes', request: { method: 'POST', url: '/vote', headers: user.headers, payload: { post_id: 1, dir: 1, padding: 'x'.repeat(2900) } }, status: 413, detail: tooLarge }
   ])
 })
-

@@ -131,8 +131,7 @@ async function holds<T> (t: Test, property: fc.IAsyncProperty<[T]>, numRuns = RU
   if (details.failed) {
     const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)
     t.fail(`the property fails (replay with FC_SEED=${seed})`, { error, report: fc.defaultReportMessage(details) })
-  }
-  else t.pass(`${numRuns} requests`)
+  } else t.pass(`${numRuns} requests`)
 }
 
 const knownStrings = [alice.email, bob.email, alice.email.toUpperCase(), alice.password]

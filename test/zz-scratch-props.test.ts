@@ -33,9 +33,11 @@ interface Request {
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch']
 const seed = process.env.FC_SEED ? Number(process.env.FC_SEED) : Math.floor(Math.random() * 2 ** 31)
-const RUNS = 150
+const RUNS = 1500
 
-const app = await build(t)
+// Load shedding answers 503 when the event loop lags, which a busy test machine can cause: the
+// properties are about what clients send.
+const app = await build(t, { config: { MAX_EVENT_LOOP_DELAY: '0' } })
 const doc: OpenApiDocument = (await app.inject({ url: '/openapi.json' })).json()
 const alice = await createUser(app)
 const bob = await createUser(app)
@@ -83,6 +85,8 @@ const operations = Object.entries(doc.paths).flatMap(([path, item]) =>
       return schema ? [[status, ajv.compile(closed(schema) as Schema)] as const] : []
     }))
   })))
+  // Deletions last, so that the other properties still find the rows they name.
+  .sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'))
 
 type Route = (typeof operations)[number]
 
@@ -127,8 +131,7 @@ async function holds<T> (t: Test, property: fc.IAsyncProperty<[T]>, numRuns = RU
   if (details.failed) {
     const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)
     t.fail(`the property fails (replay with FC_SEED=${seed})`, { error, report: fc.defaultReportMessage(details) })
-  }
-  else t.pass(`${numRuns} requests`)
+  } else t.pass(`${numRuns} requests`)
 }
 
 const knownStrings = [alice.email, bob.email, alice.email.toUpperCase(), alice.password]
