@@ -45,7 +45,7 @@ export interface BuildOptions {
 /** The app on a fresh, migrated database, closed when the test ends. */
 export async function build (t: Test, options: BuildOptions = {}): Promise<FastifyInstance> {
   const databaseUrl = options.databaseUrl ?? await createTestDatabase(t)
-  const config = loadConfig({ BCRYPT_ROUNDS: '4', SECRET_KEY: TEST_SECRET, LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0', ...options.config, DATABASE_URL: databaseUrl })
+  const config = loadConfig({ BCRYPT_ROUNDS: '4', SECRET_KEY: TEST_SECRET, LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0', MAX_EVENT_LOOP_DELAY: '0', ...options.config, DATABASE_URL: databaseUrl })
   const fastify = Fastify({ ...serverOptions(config), logger: options.logger ?? false })
   t.teardown(() => fastify.close())
   // Unwrapped, so tests can reach the app's decorators (orm, config, jwt).
