@@ -1,6 +1,6 @@
 import autocannon from 'autocannon'
 import bcrypt from 'bcrypt'
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { openBenchDatabase } from './database.js'
+import { seedIfNeeded } from './seed-if-needed.js'
 import { isPresetName, PRESETS, type PresetName } from './presets.js'
 import { signToken } from './jwt.js'
 import { SCENARIOS, type BenchData } from './scenarios.js'
@@ -71,18 +72,6 @@ async function profiled (server: BenchServer, run: () => Promise<Measure>): Prom
   }
 }
 
-async function seedIfNeeded (db: pg.Client, url: string) {
-  const { rows: [counts] } = await db.query<{ users: number, posts: number, votes: number }>(
-    'select (select count(*) from users)::int as users, (select count(*) from posts)::int as posts, (select count(*) from votes)::int as votes')
-  const want = PRESETS[preset]
-  if (counts!.users === want.users && counts!.posts === want.posts && counts!.votes === want.votes) return
-  log(`the data is not the ${preset} preset's: seeding`)
-  const seed = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'seed.ts'), '--preset', preset], {
-    stdio: 'inherit', env: { ...process.env, BENCH_DATABASE_URL: url }
-  })
-  if (seed.status !== 0) throw new Error('seeding failed')
-}
-
 /** Every core's worth of bcrypt compares at the seeded hash's cost: the ceiling for `login`. */
 async function bcryptRate (hash: string): Promise<number> {
   const parallel = cpus().length
@@ -105,7 +94,7 @@ await db.connect()
 const servers: BenchServer[] = []
 let failed = false
 try {
-  await seedIfNeeded(db, database.url)
+  await seedIfNeeded(db, database.url, preset, log)
   const { rows: [facts] } = await db.query<{ users: number, posts: number, title: string, password: string }>(`
     select (select max(id) from users) as users, (select max(id) from posts) as posts,
            (select title from posts order by id desc limit 1) as title, (select password from users where id = 1) as password`)

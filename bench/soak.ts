@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { Agent, request as httpRequest } from 'node:http'
@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { openBenchDatabase } from './database.js'
+import { seedIfNeeded } from './seed-if-needed.js'
 import { signToken } from './jwt.js'
 import { PRESETS } from './presets.js'
 import { random } from './scenarios.js'
@@ -32,6 +33,10 @@ const PASSWORD = 'password123'
 // An id no row will reach during a run: the answers for it are the API's 404s.
 const MISSING_ID = 999_999_999
 const VOTE_PAIRS = 10_000
+// bcrypt at the production cost takes ~200 ms a compare, so these are tallied apart.
+const PASSWORD_REQUESTS = new Set(['register', 'login', 'login wrong password'])
+// Other requests slower than this are listed with their time, to show whether they come together.
+const SLOW_MS = 50
 
 const { values: args } = parseArgs({
   options: {
@@ -224,17 +229,17 @@ async function restoreSeed (db: pg.Client, facts: { users: number, posts: number
 }
 
 const database = await openBenchDatabase(log)
-// Every run starts from the same data, so that runs compare; seeding the small preset takes seconds.
-log('seeding the small preset')
-const seed = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'seed.ts'), '--preset', 'small'], {
-  stdio: 'inherit', env: { ...process.env, BENCH_DATABASE_URL: database.url }
-})
-if (seed.status !== 0) {
-  await database.stop?.()
-  throw new Error('seeding failed')
-}
 const db = new pg.Client({ connectionString: database.url })
 await db.connect()
+// The soak runs on the small preset (a large one in the bench database is replaced by it);
+// each run puts the data back as seeded, so runs start from the same data.
+try {
+  await seedIfNeeded(db, database.url, 'small', log)
+} catch (err) {
+  await db.end()
+  await database.stop?.()
+  throw err
+}
 let server: BenchServer | undefined
 let failed = false
 let pairs: Pair[] = []
@@ -263,13 +268,26 @@ try {
     DATABASE_URL: database.url, SECRET_KEY: secret, NODE_ENV: 'production', LOG_LEVEL: 'info', LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0'
   })
   const mix = createMix(facts, secret, pairs)
-  const agent = new Agent({ keepAlive: true, maxSockets: 64, timeout: REQUEST_TIMEOUT_MS })
+  // Enough connections that a stall on some routes does not hold up the others in the client.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1000, timeout: REQUEST_TIMEOUT_MS })
 
   const total = emptyTally()
   const warmupTally = emptyTally()
   const windowCount = Math.ceil(duration / WINDOW_SECONDS)
-  const windows = Array.from({ length: windowCount }, emptyTally)
-  const windowRss: number[] = Array.from({ length: windowCount }, () => 0)
+  // Reads, writes and password checks apart, and the CPU in use, to tell a slow window's
+  // cause: the server, PostgreSQL's writes, bcrypt, or other work on the machine.
+  interface Usage { at: number, server: number, machine: number }
+  const windows = Array.from({ length: windowCount }, () => ({
+    all: emptyTally(),
+    reads: emptyTally(),
+    writes: emptyTally(),
+    passwords: emptyTally(),
+    slow: 0,
+    rssMb: 0,
+    first: undefined as Usage | undefined,
+    last: undefined as Usage | undefined
+  }))
+  const slow: Array<{ at: number, name: string, ms: number }> = []
   const routes = new Map(mix.names.map(name => [name, emptyTally()]))
   const samples: string[] = []
   const interval = 1000 / rate
@@ -294,10 +312,17 @@ try {
   const dispatch = (scheduled: number) => {
     const { name, call } = mix.next()
     const window = scheduled < measureFrom ? undefined : windows[Math.floor((scheduled - measureFrom) / (WINDOW_SECONDS * 1000))]
+    const passwords = PASSWORD_REQUESTS.has(name)
+    const group = window && (passwords ? window.passwords : call.method === 'GET' ? window.reads : window.writes)
+    const tallies = window ? [total, routes.get(name)!, window.all, group!] : [total, routes.get(name)!, warmupTally]
     const finish = (status: number, body: string) => {
       const latency = performance.now() - scheduled
       const unexpected = status !== 0 && status !== call.expect
-      for (const tally of [total, routes.get(name)!, window ?? warmupTally]) record(tally, latency, status, unexpected)
+      for (const tally of tallies) record(tally, latency, status, unexpected)
+      if (window && !passwords && latency >= SLOW_MS) {
+        window.slow++
+        if (slow.length < 1000) slow.push({ at: Math.round(scheduled - measureFrom) / 1000, name, ms: Math.round(latency) })
+      }
       if ((status === 0 || unexpected) && samples.length < 10) {
         samples.push(`${name}: ${call.method} ${call.path} expected ${call.expect}, got ${status || 'no answer'} ${body.slice(0, 300)}`)
         log(samples.at(-1)!)
@@ -316,9 +341,13 @@ try {
   }
 
   log(`${rate} req/s: ${warmup} s warm-up, then ${duration} s measured in ${WINDOW_SECONDS} s windows`)
-  const rssTimer = setInterval(() => {
+  const sampler = setInterval(() => {
     const now = performance.now()
-    if (now >= measureFrom && now < until) windowRss[Math.floor((now - measureFrom) / (WINDOW_SECONDS * 1000))] = server!.rssMb()
+    if (now < measureFrom || now >= until) return
+    const window = windows[Math.floor((now - measureFrom) / (WINDOW_SECONDS * 1000))]!
+    window.rssMb = server!.rssMb()
+    window.last = { at: now, server: server!.cpuSeconds(), machine: machineCpuSeconds().busy }
+    window.first ??= window.last
   }, 1000)
   while (true) {
     const now = performance.now()
@@ -333,7 +362,7 @@ try {
     for (; sent < due; sent++) dispatch(started + sent * interval)
     await sleep(1)
   }
-  clearInterval(rssTimer)
+  clearInterval(sampler)
   const measuredSeconds = (performance.now() - measureFrom) / 1000
   const cpu = { server: (server.cpuSeconds() - cpuStart.server) / measuredSeconds, machine: (machineCpuSeconds().busy - cpuStart.machine) / measuredSeconds }
   await Promise.race([Promise.all(pending), sleep(REQUEST_TIMEOUT_MS + 5000)])
@@ -354,12 +383,14 @@ try {
   const wrongPairs = tracked.filter(pair => now.has(`${pair.user}:${pair.post}`) !== pair.voted).length
 
   const growth = rssStart ? (rssEnd - rssStart) / rssStart : Infinity
+  const lowestRss = Math.min(...windows.map(w => w.rssMb).filter(Boolean))
   const mb = (value: number) => value.toFixed(1)
+  const percent = (ratio: number) => `${ratio >= 0 ? '+' : ''}${(ratio * 100).toFixed(1)}%`
   const checks: Array<[string, boolean, string]> = [
     ['server up to the end', alive, alive ? 'yes' : `exited (${server.child.exitCode ?? server.child.signalCode})`],
     ['no transport errors', total.errors === 0, String(total.errors)],
     ['no answers the mix does not expect', total.unexpected === 0, String(total.unexpected)],
-    ['RSS growth < 10%', growth < 0.1, `${mb(rssStart)} → ${mb(rssEnd)} MB (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}%)`],
+    ['RSS growth < 10%', growth < 0.1, `${mb(rssStart)} → ${mb(rssEnd)} MB (${percent(growth)}); from the lowest window's ${mb(lowestRss)} MB: ${percent((rssEnd - lowestRss) / lowestRss)}`],
     ['vote_counts equal the vote rows', differ === 0, `${differ} posts differ`],
     ['vote rows as the answers said', wrongPairs === 0, `${wrongPairs} of ${tracked.length} pairs differ`]
   ]
@@ -368,7 +399,20 @@ try {
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim()
   const when = new Date().toISOString()
   const all = summary(total)
-  const byWindow = windows.map((tally, i) => ({ from: i * WINDOW_SECONDS, to: Math.min(duration, (i + 1) * WINDOW_SECONDS), rssMb: windowRss[i]!, ...summary(tally) }))
+  const cores = (first: Usage | undefined, last: Usage | undefined, of: 'server' | 'machine') =>
+    first && last && last.at > first.at ? Math.round((last[of] - first[of]) / (last.at - first.at) * 100_000) / 100 : 0
+  const byWindow = windows.map((window, i) => ({
+    from: i * WINDOW_SECONDS,
+    to: Math.min(duration, (i + 1) * WINDOW_SECONDS),
+    ...summary(window.all),
+    p99Reads: summary(window.reads).p99,
+    p99Writes: summary(window.writes).p99,
+    p99Passwords: summary(window.passwords).p99,
+    slow: window.slow,
+    serverCores: cores(window.first, window.last, 'server'),
+    machineCores: cores(window.first, window.last, 'machine'),
+    rssMb: window.rssMb
+  }))
   const byRoute = [...routes].map(([name, tally]) => ({ name, ...summary(tally) }))
   const statuses = (counts: Record<number, number>) => Object.entries(counts).map(([status, n]) => `${status}×${n}`).join(' ')
   const table = [
@@ -379,9 +423,12 @@ try {
       `p50 ${all.p50}, p99 ${all.p99}, max ${all.max}; at most ${maxInFlight} in flight, sender at most ${maxSendLag.toFixed(0)} ms late; ` +
       `server ${cpu.server.toFixed(2)} cores, machine ${cpu.machine.toFixed(2)} of ${cpus().length} busy.`,
     '',
-    '| window (s) | requests | p50 | p99 | max | errors + unexpected | RSS MB |',
-    '|---|---:|---:|---:|---:|---:|---:|',
-    ...byWindow.map(w => `| ${w.from}–${w.to} | ${w.requests} | ${w.p50} | ${w.p99} | ${w.max} | ${w.errors + w.unexpected} | ${mb(w.rssMb)} |`),
+    `Columns: p99 of all requests, of reads (GET), of writes, and of login and registration (bcrypt); ≥ ${SLOW_MS} ms counts the requests other than login and registration that took that long.`,
+    '',
+    `| window (s) | requests | p50 | p99 | p99 reads | p99 writes | p99 login, register | ≥ ${SLOW_MS} ms | max | errors + unexpected | server cores | machine busy cores | RSS MB |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...byWindow.map(w => `| ${w.from}–${w.to} | ${w.requests} | ${w.p50} | ${w.p99} | ${w.p99Reads} | ${w.p99Writes} | ${w.p99Passwords} | ${w.slow} | ${w.max} | ` +
+      `${w.errors + w.unexpected} | ${w.serverCores.toFixed(2)} | ${w.machineCores.toFixed(2)} | ${mb(w.rssMb)} |`),
     '',
     '| request | count | answers | p50 | p99 |',
     '|---|---:|---|---:|---:|',
@@ -411,6 +458,7 @@ try {
     rssMb: { start: rssStart, end: rssEnd, growth },
     windows: byWindow,
     routes: byRoute,
+    slow,
     samples,
     checks
   }
