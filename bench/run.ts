@@ -1,14 +1,12 @@
 import autocannon from 'autocannon'
 import bcrypt from 'bcrypt'
-import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { openBenchDatabase } from './database.js'
+import { checksTable, currentCommit, writeResults, type Check } from './report.js'
 import { seedIfNeeded } from './seed-if-needed.js'
 import { isPresetName, PRESETS, type PresetName } from './presets.js'
 import { signToken } from './jwt.js'
@@ -18,8 +16,6 @@ import { machineCpuSeconds, startServer, type BenchServer } from './servers.js'
 // `npm run bench -- --preset small|large`: seeds when the data is not the preset's, then runs
 // every scenario with autocannon against Postline and the bare baseline in turn, on the same
 // database, and prints (and writes under bench/results/) the table of ratios and the targets.
-
-const ROOT = join(import.meta.dirname, '..')
 
 const { values: args } = parseArgs({
   options: {
@@ -158,7 +154,7 @@ try {
 
   const ratio = (a: number, b: number) => b === 0 ? 0 : a / b
   const n = (value: number) => value.toFixed(0)
-  const checks: Array<[string, boolean, string]> = []
+  const checks: Check[] = []
   for (const row of rows) {
     const rps = ratio(row.postline.rps, row.baseline.rps)
     const p99 = ratio(row.postline.p99, row.baseline.p99)
@@ -185,7 +181,7 @@ try {
   }
   for (const [, ok] of checks) if (!ok) failed = true
 
-  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim()
+  const commit = currentCommit()
   const when = new Date().toISOString()
   const table = [
     `### ${preset} (${PRESETS[preset].users} users, ${PRESETS[preset].posts} posts, ${PRESETS[preset].votes} votes) — ${when}, commit ${commit}, ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}`,
@@ -197,16 +193,11 @@ try {
     ...rows.map(({ scenario, postline: p, baseline: b }) =>
       `| ${scenario} | ${n(p.rps)} | ${p.p50} | ${p.p99} | ${n(b.rps)} | ${b.p50} | ${b.p99} | ${ratio(p.rps, b.rps).toFixed(2)} | ${ratio(p.p99, b.p99).toFixed(2)} | ${p.non2xx + b.non2xx} / ${p.errors + b.errors} |`),
     '',
-    '| target | met | measured |',
-    '|---|---|---|',
-    ...checks.map(([name, ok, detail]) => `| ${name} | ${ok ? 'yes' : '**no**'} | ${detail} |`),
+    ...checksTable(checks),
     ''
   ].join('\n')
   console.log(table)
-  const out = join(ROOT, 'bench', 'results')
-  mkdirSync(out, { recursive: true })
-  writeFileSync(join(out, `${preset}.md`), table)
-  writeFileSync(join(out, `${preset}.json`), JSON.stringify({ preset, when, commit, connections, duration, rows, bcryptPerSecond, feedIdle, feedBusy, loginBusy, root1, root2, feed2, rssMb, checks }, null, 2))
+  writeResults(preset, table, { preset, when, commit, connections, duration, rows, bcryptPerSecond, feedIdle, feedBusy, loginBusy, root1, root2, feed2, rssMb, checks })
 } finally {
   for (const server of servers) await server.stop()
   await db.end()

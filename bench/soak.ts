@@ -1,13 +1,11 @@
-import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { Agent, request as httpRequest } from 'node:http'
 import { cpus } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { openBenchDatabase } from './database.js'
+import { checksTable, currentCommit, writeResults, type Check } from './report.js'
 import { seedIfNeeded } from './seed-if-needed.js'
 import { signToken } from './jwt.js'
 import { PRESETS } from './presets.js'
@@ -25,7 +23,6 @@ import { machineCpuSeconds, startServer, type BenchServer } from './servers.js'
 // Requests are sent on schedule whatever the latency (open loop), and each latency is counted
 // from the request's scheduled start, so a stall shows up in full rather than slowing the sender.
 
-const ROOT = join(import.meta.dirname, '..')
 const PORT = 18_090
 const WINDOW_SECONDS = 15
 const REQUEST_TIMEOUT_MS = 10_000
@@ -386,7 +383,7 @@ try {
   const lowestRss = Math.min(...windows.map(w => w.rssMb).filter(Boolean))
   const mb = (value: number) => value.toFixed(1)
   const percent = (ratio: number) => `${ratio >= 0 ? '+' : ''}${(ratio * 100).toFixed(1)}%`
-  const checks: Array<[string, boolean, string]> = [
+  const checks: Check[] = [
     ['server up to the end', alive, alive ? 'yes' : `exited (${server.child.exitCode ?? server.child.signalCode})`],
     ['no transport errors', total.errors === 0, String(total.errors)],
     ['no answers the mix does not expect', total.unexpected === 0, String(total.unexpected)],
@@ -396,7 +393,7 @@ try {
   ]
   failed = checks.some(([, ok]) => !ok)
 
-  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim()
+  const commit = currentCommit()
   const when = new Date().toISOString()
   const all = summary(total)
   const cores = (first: Usage | undefined, last: Usage | undefined, of: 'server' | 'machine') =>
@@ -434,16 +431,11 @@ try {
     '|---|---:|---|---:|---:|',
     ...byRoute.map(r => `| ${r.name} | ${r.requests} | ${statuses(r.statuses)}${r.errors ? ` errors×${r.errors}` : ''} | ${r.p50} | ${r.p99} |`),
     '',
-    '| check | met | measured |',
-    '|---|---|---|',
-    ...checks.map(([name, ok, detail]) => `| ${name} | ${ok ? 'yes' : '**no**'} | ${detail} |`),
+    ...checksTable(checks, 'check'),
     ''
   ].join('\n')
   console.log(table)
-  const out = join(ROOT, 'bench', 'results')
-  mkdirSync(out, { recursive: true })
-  writeFileSync(join(out, 'soak.md'), table)
-  const report = {
+  writeResults('soak', table, {
     when,
     commit,
     rate,
@@ -461,8 +453,7 @@ try {
     slow,
     samples,
     checks
-  }
-  writeFileSync(join(out, 'soak.json'), JSON.stringify(report, null, 2))
+  })
 } catch (err) {
   failed = true
   console.error(err)

@@ -3,7 +3,7 @@ import { get } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { createTestDatabase } from './helper.js'
-import { startServer, waitFor, type SpawnedServer } from './server-process.js'
+import { alive, startServer, until, waitFor, type SpawnedServer } from './server-process.js'
 
 // WEB_CONCURRENCY > 1 turns the server process into a node:cluster primary whose workers share
 // the port. Which process answered a request is read from its 'request completed' log line:
@@ -32,17 +32,6 @@ function logLines (server: SpawnedServer): LogLine[] {
   return lines
 }
 
-/** Polls `find` every 50 ms until it returns something other than undefined; throws after `ms`. */
-async function until<T> (find: () => T | undefined, ms: number, what: () => string): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const found = find()
-    if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what()}`)
-    await sleep(50)
-  }
-}
-
 /** GET on a connection of its own (no agent, so no keep-alive); resolves with the status code. */
 function request (url: string, id: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -65,17 +54,6 @@ async function answeredBy (server: SpawnedServer, ids: string[]): Promise<Map<st
     }
     return pids.size === ids.length ? pids : undefined
   }, 5_000, () => `'request completed' lines for ${ids.length} requests:\n${server.output()}`)
-}
-
-/** Whether a process with this pid exists (a zombie counts as existing). */
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false
-    throw err
-  }
 }
 
 /** When the process with this pid started (Linux /proc), to tell it from a later one given the same pid. */

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -8,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import t from 'tap'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../lib/embedded-postgres.js'
-import { startServer } from './server-process.js'
+import { freePort, startServer } from './server-process.js'
 
 // The server runs as a process of its own, as `npm start` runs it, on a PostgreSQL this file
 // starts and stops. A separate process keeps the load generator and the database restarts here
@@ -34,14 +33,6 @@ interface Outcome {
   body?: string
   retryAfter?: string | null
   error?: string
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise(resolve => server.close(resolve))
-  return port
 }
 
 async function send (kind: Kind, url: string, options: { method?: string, token?: string, body?: unknown } = {}): Promise<Outcome> {

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
 
 const ROOT = join(import.meta.dirname, '..')
@@ -89,5 +91,36 @@ export async function startServer (t: Test, env: Record<string, string>): Promis
       server.child.kill('SIGTERM')
       return (await server.exited).code
     }
+  }
+}
+
+/** A TCP port free on 127.0.0.1 just now. */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
+/** Whether a process with this pid exists (a zombie counts as existing). */
+export function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false
+    throw err
+  }
+}
+
+/** Polls `find` every 50 ms until it returns something other than undefined; throws after `ms`. */
+export async function until<T> (find: () => T | undefined, ms: number, what: () => string): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const found = find()
+    if (found !== undefined) return found
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what()}`)
+    await sleep(50)
   }
 }

@@ -1,6 +1,6 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { get } from 'node:http'
-import { connect, createServer, type AddressInfo } from 'node:net'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -8,18 +8,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import t from 'tap'
 import { createTestDatabase } from './helper.js'
-import { startServer, waitFor } from './server-process.js'
+import { alive, freePort, startServer, waitFor } from './server-process.js'
 
 const SHUTDOWN_LIMIT_MS = 10_000
 const IN_FLIGHT = 50
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
 
 /** Whether a TCP connection to 127.0.0.1:port is accepted. */
 function accepts (port: number): Promise<boolean> {
@@ -32,16 +24,6 @@ function accepts (port: number): Promise<boolean> {
     })
     socket.once('error', () => resolve(false))
   })
-}
-
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false
-    throw err
-  }
 }
 
 /** The pids whose parent is `pid` (Linux /proc). */

@@ -1,12 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../lib/embedded-postgres.js'
-import { spawnServer, waitFor, type SpawnedServer } from './server-process.js'
+import { freePort, spawnServer, until, waitFor, type SpawnedServer } from './server-process.js'
 
 interface LogLine {
   level: number
@@ -19,14 +18,6 @@ interface LogLine {
 }
 
 const FATAL = 60
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
 
 /** Every non-empty line written so far, each parsed as JSON when it is a log line. */
 function lines (server: SpawnedServer): (LogLine | string)[] {
@@ -41,17 +32,6 @@ function lines (server: SpawnedServer): (LogLine | string)[] {
 
 const logLines = (server: SpawnedServer) => lines(server).filter((line): line is LogLine => typeof line === 'object')
 const retries = (server: SpawnedServer) => logLines(server).filter(line => line.msg === 'database unreachable: retrying')
-
-/** Polls `find` every 50 ms until it returns something other than undefined; throws after `ms`. */
-async function until<T> (find: () => T | undefined, ms: number, what: () => string): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const found = find()
-    if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what()}`)
-    await sleep(50)
-  }
-}
 
 t.test('DATABASE_URL to a port where nothing listens, DB_CONNECT_TIMEOUT=2: retries with backoff, then one fatal line and exit 1', async t => {
   const port = await freePort()
