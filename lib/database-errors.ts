@@ -7,5 +7,5 @@ export function isConnectionFailure (error: Error & { code?: string }): boolean 
     return error.code?.startsWith('08') === true || /^57P0[123]$/.test(error.code ?? '')
   }
   return /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)$/.test(error.code ?? '') ||
-    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection is closed/.test(error.message)
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection is closed|Query read timeout/.test(error.message)
 }

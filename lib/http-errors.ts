@@ -1,6 +1,9 @@
 import createError from '@fastify/error'
 import type { ValidationDetail } from './validation-detail.js'
 
+/** How long a client answered 503 Service unavailable (database outage or overload) is asked to wait, in seconds. */
+export const RETRY_AFTER_SECONDS = 5
+
 export const NotAuthenticatedError = createError('POSTLINE_NOT_AUTHENTICATED', 'Not authenticated', 401)
 export const InvalidTokenError = createError('POSTLINE_INVALID_TOKEN', 'Could not validate credentials', 401)
 export const InvalidCredentialsError = createError('POSTLINE_INVALID_CREDENTIALS', 'Invalid Credentials', 403)

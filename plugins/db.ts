@@ -9,6 +9,8 @@ import { createOrmConfig } from '../lib/orm-config.js'
 import type { AppOptions } from './config.js'
 
 const POOL_CONNECT_TIMEOUT_MS = 1500
+/** Far beyond any query Postline runs; reached only when the database has stopped answering. */
+const QUERY_TIMEOUT_MS = 5000
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -44,11 +46,14 @@ export default fp<AppOptions>(async function db (fastify, opts) {
 
   fastify.decorate('orm', orm)
   // While the database is down a request waits at most POOL_CONNECT_TIMEOUT_MS for a
-  // connection, then gets a 503: no request hangs on an outage.
+  // connection, and while it is frozen at most QUERY_TIMEOUT_MS for an answer, then gets a
+  // 503: no request hangs on an outage. (The pool drops a connection whose query failed.)
   await fastify.register(fastifyPostgres, {
     connectionString: database.url,
     max: config.DATABASE_POOL_SIZE,
     connectionTimeoutMillis: POOL_CONNECT_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
+    keepAlive: true,
     types: pgTypes
   })
   // A pool's idle connection that fails (the server restarted) is dropped by pg; without a

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import pg from 'pg'
 import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION } from '../entities/queryable.js'
 import { isConnectionFailure } from '../lib/database-errors.js'
-import { UnprocessableError } from '../lib/http-errors.js'
+import { RETRY_AFTER_SECONDS, UnprocessableError } from '../lib/http-errors.js'
 import { toValidationDetail, type ValidationDetail } from '../lib/validation-detail.js'
 
 const CONFLICTS: Record<string, string> = {
@@ -16,9 +16,6 @@ function loggable (error: pg.DatabaseError) {
   const { name, code, table, constraint, routine, message } = error
   return { type: name, code, table, constraint, routine, message }
 }
-
-/** What a client that met a database outage is told to wait before trying again. */
-const RETRY_AFTER_SECONDS = 5
 
 function sendValidation (reply: FastifyReply, detail: ValidationDetail[]) {
   return reply.code(422).send({ detail })

@@ -1,8 +1,6 @@
 import underPressure from '@fastify/under-pressure'
 import fp from 'fastify-plugin'
-
-/** What an overloaded server tells clients to wait before trying again, in seconds. */
-const RETRY_AFTER_SECONDS = 5
+import { RETRY_AFTER_SECONDS } from '../lib/http-errors.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -1,10 +1,11 @@
-import { Ajv, type Options, type SchemaValidateFunction } from 'ajv'
+import { Ajv, type Options, type SchemaValidateFunction, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import fp from 'fastify-plugin'
 
 export const MAX_BYTES = 'x-max-bytes'
 
-const shared: Options = { allErrors: true, useDefaults: true, removeAdditional: false, strict: false, code: { esm: true } }
+// strictNumbers: Infinity (JSON's 1e400, or the text 'Infinity') is not a number, let alone an integer.
+const shared: Options = { allErrors: true, useDefaults: true, removeAdditional: false, strict: false, strictNumbers: true, code: { esm: true } }
 
 const maxBytes: SchemaValidateFunction = function validateMaxBytes (limit: number, data: string) {
   const valid = Buffer.byteLength(data) <= limit
@@ -20,6 +21,36 @@ function createAjv (options: Options): Ajv {
   return ajv
 }
 
+interface ObjectSchema { properties?: Record<string, { type?: unknown }> }
+type Validator = ((data: unknown) => boolean) & { errors?: ValidateFunction['errors'] }
+
+/**
+ * Integer fields of text (paths, query strings) are read here rather than by Ajv's coercion,
+ * which takes a blank text for 0 (in JavaScript ' ' == 0) and 'Infinity' or '1e400' for a
+ * number. As pydantic does, the whitespace around an integer is ignored; what is not a finite
+ * number becomes NaN, which the schema then refuses as not an integer.
+ */
+function readingIntegers (schema: ObjectSchema, validate: ValidateFunction): Validator {
+  const integers = Object.entries(schema.properties ?? {}).filter(([, field]) => field.type === 'integer').map(([name]) => name)
+  if (integers.length === 0) return validate
+  const read: Validator = (data: unknown) => {
+    if (data !== null && typeof data === 'object') {
+      const fields = data as Record<string, unknown>
+      for (const name of integers) {
+        const value = fields[name]
+        if (typeof value !== 'string') continue
+        const text = value.trim()
+        const number = text === '' ? NaN : Number(text)
+        fields[name] = Number.isFinite(number) ? number : NaN
+      }
+    }
+    const valid = validate(data)
+    read.errors = validate.errors
+    return valid
+  }
+  return read
+}
+
 /**
  * Bodies are validated as sent (a number is not a string), as pydantic does; query strings,
  * paths and headers arrive as text and are coerced. Every problem is reported, not just the first.
@@ -28,5 +59,5 @@ export default fp(async function validation (fastify) {
   const forBody = createAjv({ coerceTypes: false })
   const forText = createAjv({ coerceTypes: 'array' })
   fastify.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === 'body' ? forBody : forText).compile(schema))
+    httpPart === 'body' ? forBody.compile(schema) : readingIntegers(schema as ObjectSchema, forText.compile(schema)))
 }, { name: 'validation' })

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -35,7 +35,7 @@ interface Outcome {
   error?: string
 }
 
-async function send (kind: Kind, url: string, options: { method?: string, token?: string, body?: unknown } = {}): Promise<Outcome> {
+async function send (kind: Kind, url: string, options: { method?: string, token?: string, body?: unknown, timeout?: number } = {}): Promise<Outcome> {
   const headers: Record<string, string> = {}
   if (options.token) headers.authorization = `Bearer ${options.token}`
   if (options.body !== undefined) headers['content-type'] = 'application/json'
@@ -45,7 +45,7 @@ async function send (kind: Kind, url: string, options: { method?: string, token?
       method: options.method ?? 'GET',
       headers,
       body: options.body === undefined ? undefined : JSON.stringify(options.body),
-      signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS)
+      signal: AbortSignal.timeout(options.timeout ?? CLIENT_TIMEOUT_MS)
     })
     const body = await response.text()
     return { kind, started, ended: performance.now(), status: response.status, body, retryAfter: response.headers.get('retry-after') }
@@ -236,5 +236,99 @@ t.test('a 5 s database outage under load: fast 503s, no hangs, recovery without 
      where coalesce(c.votes, 0) <> (select count(*) from votes v where v.post_id = p.id)`)
   t.same(drift, [], 'vote_counts equals the rows in votes for every post')
 
+  t.equal(await server.stop(), 0, 'the server then stops with exit code 0')
+})
+
+/** The postmaster's pid (first line of postmaster.pid) and its children's. */
+function postgresProcesses (dataDir: string): number[] {
+  const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
+  const children = readFileSync(`/proc/${postmaster}/task/${postmaster}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  return [postmaster, ...children]
+}
+
+t.test('a frozen database (SIGSTOP for 8 s): 503s after the query timeout instead of hanging, then recovery', async t => {
+  const FROZEN_MS = 8_000
+  /** The server's query timeout (5 s) and the time to answer after it. */
+  const MAX_FROZEN_503_MS = 6_500
+  const dir = mkdtempSync(join(tmpdir(), 'postline-frozen-'))
+  const dataDir = join(dir, 'postgres')
+  const database = await startEmbeddedPostgres({ dataDir, port: await freePort(), database: 'postline' })
+  let frozen: number[] = []
+  t.teardown(async () => {
+    for (const pid of frozen) process.kill(pid, 'SIGCONT')
+    await database.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const server = await startServer(t, { DATABASE_URL: database.url, RATE_LIMIT: '0', LOGIN_RATE_LIMIT: '0' })
+  const base = server.url
+  const writer = await register(base, 'frozen-writer')
+  const postId = await createPost(base, writer, 'frozen read')
+  const run = randomBytes(4).toString('hex')
+
+  const outcomes: Outcome[] = []
+  const created: { title: string, outcome: Outcome }[] = []
+  const load = new AbortController()
+  const loop = async (step: () => Promise<Outcome>) => {
+    while (!load.signal.aborted) {
+      outcomes.push(await step())
+      await sleep(50)
+    }
+  }
+  let n = 0
+  // Long enough to see a request wait out the whole freeze, were it to.
+  const sendFrozen = (kind: Kind, url: string, options: { method?: string, token?: string, body?: unknown } = {}) =>
+    send(kind, url, { ...options, timeout: FROZEN_MS + 5_000 })
+  const loops = [
+    loop(async () => {
+      const title = `frozen ${run} ${++n}`
+      const outcome = await sendFrozen('create', `${base}/posts`, { method: 'POST', token: writer.token, body: { title, content: 'Written while frozen' } })
+      created.push({ title, outcome })
+      return outcome
+    }),
+    loop(() => sendFrozen('feed', `${base}/posts?limit=10`, { token: writer.token })),
+    loop(() => sendFrozen('get', `${base}/posts/${postId}`, { token: writer.token })),
+    loop(() => sendFrozen('ready', `${base}/ready`)),
+    loop(() => sendFrozen('health', `${base}/health`))
+  ]
+
+  await sleep(1_000)
+  frozen = postgresProcesses(dataDir)
+  const processes = frozen.length
+  for (const pid of frozen) process.kill(pid, 'SIGSTOP')
+  const stopped = performance.now()
+  await sleep(FROZEN_MS)
+  for (const pid of [...frozen].reverse()) process.kill(pid, 'SIGCONT')
+  frozen = []
+  const resumed = performance.now()
+  await sleep(RECOVERY_MS + 1_000)
+  load.abort()
+  await Promise.all(loops)
+  t.comment(`${processes} postgres processes stopped for ${Math.round(resumed - stopped)} ms; ${outcomes.length} requests`)
+
+  t.same(outcomes.filter(outcome => outcome.error !== undefined).map(outcome => ({ kind: outcome.kind, error: outcome.error, latency: latency(outcome) })), [],
+    'every request gets an answer')
+  const slowestAnswer = Math.max(0, ...outcomes.map(latency))
+  t.same(brief(outcomes.filter(outcome => latency(outcome) > MAX_FROZEN_503_MS)), [], `no request waits out the freeze: every answer within ${MAX_FROZEN_503_MS} ms (slowest: ${slowestAnswer} ms)`)
+  const failed = outcomes.filter(outcome => outcome.status !== undefined && !ok(outcome))
+  t.same(brief(failed.filter(outcome => !isUnavailable(outcome))), [], 'every request that fails gets the 503 Service unavailable')
+  const unavailable = failed.filter(isUnavailable)
+  const slowest = Math.max(0, ...unavailable.map(latency))
+  t.comment(`${unavailable.length} requests answered 503; slowest took ${slowest} ms`)
+  t.ok(unavailable.some(outcome => outcome.kind === 'ready'), '/ready answered 503 while the database was frozen')
+  t.same(brief(unavailable.filter(outcome => latency(outcome) > MAX_FROZEN_503_MS)), [], `every 503 comes within ${MAX_FROZEN_503_MS} ms (slowest: ${slowest} ms)`)
+  const health = outcomes.filter(outcome => outcome.kind === 'health')
+  t.same(brief(health.filter(outcome => outcome.status !== 200)), [], '/health answers 200 throughout')
+  const settled = outcomes.filter(outcome => outcome.started >= resumed + RECOVERY_MS)
+  t.ok(settled.length >= 10, `load went on after the database resumed (${settled.length} requests)`)
+  t.same(brief(settled.filter(outcome => !ok(outcome))), [], `from ${RECOVERY_MS} ms after the database resumed every request succeeds`)
+
+  // A write whose answer timed out may still commit when the database resumes (the statement
+  // sat in its socket): the 503 says the outcome is unknown. Every 201 must be stored.
+  const client = new pg.Client({ connectionString: database.url })
+  await client.connect()
+  t.teardown(() => client.end())
+  const { rows } = await client.query<{ title: string }>('select title from posts where title like $1', [`frozen ${run} %`])
+  const stored = new Set(rows.map(row => row.title))
+  t.same(created.filter(({ title, outcome }) => ok(outcome) && !stored.has(title)).map(({ title }) => title), [], 'every post answered 201 is in the database')
   t.equal(await server.stop(), 0, 'the server then stops with exit code 0')
 })

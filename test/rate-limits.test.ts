@@ -83,6 +83,16 @@ t.test('RATE_LIMIT: requests a minute per client IP on every route', async t => 
   t.equal((await get('/health')).statusCode, 200, '/health is never limited')
 })
 
+t.test('RATE_LIMIT counts refused requests too: guessing tokens on protected routes is limited', async t => {
+  const app = await build(t, { config: { RATE_LIMIT: '3', TRUST_PROXY: 'true' } })
+  const headers = { 'x-forwarded-for': someAddress(), authorization: 'Bearer not-a-token' }
+  const requests = [{ url: '/posts' }, { url: '/posts/1' }, { url: '/users/me' }, { url: '/posts' }]
+  const statuses = []
+  for (const request of requests) statuses.push((await app.inject({ ...request, headers })).statusCode)
+  t.strictSame(statuses.slice(0, 3), [401, 401, 401], 'the first three are refused as unauthenticated')
+  assertLimited(t, await app.inject({ url: '/vote', method: 'POST', headers }), 'the 4th, unauthenticated too, is limited')
+})
+
 t.test('X-Forwarded-For is believed only when TRUST_PROXY says so', async t => {
   const app = await build(t, { config: { RATE_LIMIT: '2' } })
   const get = () => app.inject({ url: '/', headers: { 'x-forwarded-for': someAddress() } })

@@ -32,7 +32,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/me', {
-    onRequest: fastify.authenticate,
+    preParsing: fastify.authenticate,
     schema: {
       summary: 'The authenticated user',
       tags: ['Users'],

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 
-/** Voting needs a logged-in user, checked before the body is even read. */
+/** Voting needs a logged-in user: checked once the rate limit has counted the request (onRequest), before the body is read. */
 export default async function voteHooks (fastify: FastifyInstance) {
-  fastify.addHook('onRequest', fastify.authenticate)
+  fastify.addHook('preParsing', fastify.authenticate)
 }
