@@ -1,7 +1,7 @@
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
 
 /**
- * One log line per request, when it is answered: id, method, url, route, status and time
+ * One log line per request, when it is answered: id, client ip, method, url, route, status and time
  * (Fastify's default writes two, one on arrival). Errors keep the default's error line.
  */
 export class RequestLog extends LogController {
@@ -9,6 +9,7 @@ export class RequestLog extends LogController {
 
   override requestCompleted (error: Error | null, request: FastifyRequest, reply: FastifyReply) {
     const line = {
+      ip: request.ip,
       method: request.method,
       url: request.url,
       route: request.routeOptions.url,

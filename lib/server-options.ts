@@ -41,11 +41,13 @@ export function serverOptions (config: Config): FastifyServerOptions {
 /** Where a secret could sit in what we log: a request, its headers or body, a user row. */
 const REDACTED_PATHS = ['req.headers.authorization', 'headers.authorization', 'req.body.password', 'body.password', 'user.password', 'password']
 
-export function loggerOptions (config: Config): FastifyServerOptions['logger'] {
+/** pino's JSON lines in production and wherever they are read by a program; coloured lines for a person at a terminal. */
+export function loggerOptions (config: Config, terminal = process.stdout.isTTY === true): FastifyServerOptions['logger'] {
+  const pretty = terminal && config.NODE_ENV !== 'production'
   return {
     level: config.LOG_LEVEL,
     // Named paths only: a `*.password` wildcard made every log line ~50% dearer to write.
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-    ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
   }
 }

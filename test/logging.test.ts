@@ -19,8 +19,7 @@ interface LogLine {
 async function buildLogged (t: Parameters<typeof build>[0]) {
   const lines: string[] = []
   const config = loadConfig({ SECRET_KEY: TEST_SECRET, LOG_LEVEL: 'trace' })
-  // pino-pretty (used on a TTY) would write elsewhere than the stream under test.
-  const { transport: _pretty, ...options } = loggerOptions(config) as Record<string, unknown>
+  const options = loggerOptions(config, false) as Record<string, unknown>
   const app = await build(t, { config: { LOG_LEVEL: 'trace', MAX_EVENT_LOOP_DELAY: '0' }, logger: { ...options, level: 'trace', stream: { write: (line: string) => { lines.push(line) } } } })
   return { app, lines }
 }
@@ -92,6 +91,18 @@ t.test('passwords, tokens and hashes never reach the log; each request has one c
   const completed = parse(lines).filter(line => line.msg === 'request completed')
   t.strictSame(completed.map(({ method, url, statusCode }) => ({ method, url, statusCode })), sent, 'one "request completed" line per request, in order')
   t.equal(new Set(completed.map(line => line.reqId)).size, sent.length, 'each with its own request id')
+  for (const line of completed) {
+    t.match(line, { ip: '127.0.0.1', route: /^\//, responseTime: Number }, `${line.method} ${line.url}: client ip, route and time`)
+  }
+})
+
+t.test('JSON lines unless a person reads them at a terminal in development', async t => {
+  const config = (env: Record<string, string>) => loadConfig({ SECRET_KEY: TEST_SECRET, ...env })
+  const transport = (options: unknown) => (options as { transport?: { target?: string } }).transport?.target
+  t.equal(transport(loggerOptions(config({}), true)), 'pino-pretty', 'pretty on a terminal')
+  t.equal(transport(loggerOptions(config({}), false)), undefined, 'JSON into a pipe or a file')
+  t.equal(transport(loggerOptions(config({ NODE_ENV: 'production', SECRET_KEY: 'p'.repeat(32) }), true)), undefined, 'JSON in production, even on a terminal')
+  t.equal((loggerOptions(config({ LOG_LEVEL: 'warn' }), false) as { level?: string }).level, 'warn', 'LOG_LEVEL sets the level')
 })
 
 t.test('the redaction paths censor authorization headers, passwords and user rows', async t => {
