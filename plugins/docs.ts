@@ -3,6 +3,7 @@ import { createRequire } from 'node:module'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
+import { addExamples } from '../lib/openapi-examples.js'
 
 const require = createRequire(import.meta.url)
 
@@ -27,6 +28,7 @@ const REDOC_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-
 /** The OpenAPI document from the route schemas, at /openapi.json, with Swagger UI at /docs and ReDoc at /redoc, all offline. */
 export default fp(async function docs (fastify) {
   await fastify.register(swagger, {
+    transformObject: document => addExamples('openapiObject' in document ? document.openapiObject : document.swaggerObject),
     openapi: {
       openapi: '3.1.0',
       info: {

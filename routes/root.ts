@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { MessageSchema } from '../schemas/common.js'
+import { messageSchema } from '../schemas/common.js'
 
 const root: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/', {
@@ -7,7 +7,7 @@ const root: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Say hello',
       description: 'A liveness greeting, as the course\'s API answers it.',
       tags: ['Root'],
-      response: { 200: { ...MessageSchema, description: 'A greeting' } }
+      response: { 200: messageSchema('A greeting', 'Hello World') }
     }
   }, async function hello () {
     return { message: 'Hello World' }

@@ -22,10 +22,12 @@ export const UserOutSchema = Type.Object({
   created_at: TimestampSchema
 }, { description: 'A user, as anyone may see it' })
 
-export const MessageSchema = Type.Object({ message: Type.String() })
+export const messageSchema = (description: string, example: string) =>
+  Type.Object({ message: Type.String({ examples: [example] }) }, { description })
 
-export const errorResponse = (description: string) =>
-  Type.Object({ detail: Type.String({ examples: ['Post with id: 7 does not exist'] }) }, { description })
+/** A 4xx or 5xx answer: `{"detail": example}`. */
+export const errorResponse = (description: string, example: string) =>
+  Type.Object({ detail: Type.String({ examples: [example] }) }, { description })
 
 export const ValidationErrorSchema = Type.Object({
   detail: Type.Array(Type.Object({
@@ -35,8 +37,8 @@ export const ValidationErrorSchema = Type.Object({
   }))
 }, { description: 'The request failed validation: one entry per problem' })
 
-export const TooManyAttemptsSchema = errorResponse('Over LOGIN_RATE_LIMIT attempts a minute from this address or for this account (with `Retry-After`)')
-export const UnauthorizedSchema = errorResponse('Not authenticated, or the token is invalid or expired (with `WWW-Authenticate: Bearer`)')
+export const TooManyAttemptsSchema = errorResponse('Over LOGIN_RATE_LIMIT attempts a minute from this address or for this account (with `Retry-After`)', 'Too many requests: retry in 42 seconds')
+export const UnauthorizedSchema = errorResponse('Not authenticated, or the token is invalid or expired (with `WWW-Authenticate: Bearer`)', 'Could not validate credentials')
 
 /** The bearer-token security requirement, for routes that authenticate. */
 export const bearerSecurity = [{ OAuth2PasswordBearer: [] }]

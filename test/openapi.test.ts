@@ -1,13 +1,20 @@
+import { validate } from '@readme/openapi-parser'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import addFormats from 'ajv-formats'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { build } from './helper.js'
+
+interface MediaType { schema?: Record<string, unknown>, example?: unknown }
 
 interface Operation {
   summary?: string
   tags?: string[]
   security?: Record<string, string[]>[]
-  requestBody?: { content?: Record<string, unknown> }
-  responses?: Record<string, { content?: Record<string, { schema?: unknown }> }>
+  description?: string
+  parameters?: { name: string, in: string, required?: boolean, schema?: { default?: unknown } }[]
+  requestBody?: { content?: Record<string, MediaType> }
+  responses?: Record<string, { description?: string, content?: Record<string, MediaType> }>
 }
 
 interface OpenApiDocument {
@@ -97,6 +104,64 @@ t.test('every operation has a summary and a tag', async t => {
     t.match(operation.summary, /\S/, `${method} ${path} summary`)
     t.ok(Array.isArray(operation.tags) && operation.tags.length > 0, `${method} ${path} tags`)
   }
+})
+
+t.test('a parameter with a default is optional, so Swagger UI lets it be left out', async t => {
+  const defaulted = operations(doc).flatMap(([path, method, operation]) =>
+    (operation.parameters ?? []).filter(parameter => parameter.schema?.default !== undefined).map(parameter => ({ operation: `${method} ${path}`, ...parameter })))
+  t.ok(defaulted.length >= 3, 'GET /posts documents limit, skip and search with their defaults')
+  for (const parameter of defaulted) t.notOk(parameter.required, `${parameter.operation} ${parameter.in} ${parameter.name} is optional`)
+})
+
+t.test('the document passes an OpenAPI 3.1 validator', async t => {
+  const result = await validate(structuredClone(doc) as Parameters<typeof validate>[0])
+  t.same(result.valid ? [] : result.errors, [], 'no errors')
+  t.same(result.warnings, [], 'no warnings')
+  t.equal(result.specification, 'OpenAPI')
+})
+
+t.test('every operation is described, and every status it answers says what it means', async t => {
+  for (const [path, method, operation] of operations(doc)) {
+    t.match(operation.description, /\S/, `${method} ${path} has a description`)
+    for (const [status, response] of Object.entries(operation.responses ?? {})) {
+      t.ok(response.description && response.description !== 'Default Response', `${method} ${path} ${status}: ${response.description}`)
+    }
+  }
+})
+
+/** Every property an object schema declares, as paths into a value, following `$ref`s and arrays. */
+function declaredPaths (node: unknown, prefix = ''): string[] {
+  const schema = typeof (node as { $ref?: unknown })?.$ref === 'string' ? resolvePointer(doc, (node as { $ref: string }).$ref) : node
+  const record = (schema ?? {}) as { properties?: Record<string, unknown>, items?: unknown, type?: unknown }
+  if (record.type === 'array' && record.items) return declaredPaths(record.items, `${prefix}[0]`)
+  return Object.entries(record.properties ?? {}).flatMap(([name, property]) => [`${prefix}.${name}`, ...declaredPaths(property, `${prefix}.${name}`)])
+}
+
+function pathsOf (value: unknown, prefix = ''): string[] {
+  if (Array.isArray(value)) return value.length > 0 ? pathsOf(value[0], `${prefix}[0]`) : []
+  if (value === null || typeof value !== 'object') return []
+  return Object.entries(value).flatMap(([name, field]) => [`${prefix}.${name}`, ...pathsOf(field, `${prefix}.${name}`)])
+}
+
+t.test('every request and response body has an example that fills every field and matches its schema', async t => {
+  const ajv = new Ajv2020({ strict: false, allErrors: true })
+  addFormats.default(ajv)
+  ajv.addSchema({ ...doc, $id: 'openapi.json' } as object)
+  let bodies = 0
+  for (const [path, method, operation] of operations(doc)) {
+    const contents = [['request', operation.requestBody?.content], ...Object.entries(operation.responses ?? {}).map(([status, response]) => [status, response.content])] as const
+    for (const [which, content] of contents) {
+      for (const [type, media] of Object.entries(content ?? {})) {
+        const name = `${method} ${path} ${which} (${type})`
+        bodies++
+        t.not(media.example, undefined, `${name} has an example`)
+        const validateExample = ajv.compile(JSON.parse(JSON.stringify(media.schema).replaceAll('"$ref":"#/', '"$ref":"openapi.json#/')))
+        t.ok(validateExample(media.example), `${name}: the example matches the schema ${JSON.stringify(validateExample.errors ?? [])}`)
+        t.strictSame(pathsOf(media.example).sort(), declaredPaths(media.schema).sort(), `${name}: the example gives every field`)
+      }
+    }
+  }
+  t.ok(bodies >= 40, `${bodies} bodies checked`)
 })
 
 t.test('operations are grouped under the Users, Authentication, Posts and Vote tags', async t => {

@@ -49,7 +49,7 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
       body: LoginFormSchema,
       response: {
         200: TokenSchema,
-        403: errorResponse('Unknown email or wrong password (the same answer for both)'),
+        403: errorResponse('Unknown email or wrong password (the same answer for both)', 'Invalid Credentials'),
         422: ValidationErrorSchema,
         429: TooManyAttemptsSchema
       }

@@ -7,8 +7,8 @@ import { existingUser } from '../../plugins/auth.js'
 import { IdParamsSchema, UnauthorizedSchema, ValidationErrorSchema, bearerSecurity, errorResponse, isStoredId } from '../../schemas/common.js'
 import { ListQuerySchema, PostCreateSchema, PostOutSchema, PostPatchSchema, PostSchema } from './schemas.js'
 
-const notFound = errorResponse('No post has that id')
-const forbidden = errorResponse('The post belongs to another user')
+const notFound = errorResponse('No post has that id', 'Post with id: 7 does not exist')
+const forbidden = errorResponse('The post belongs to another user', 'Not authorized to perform requested action')
 
 /** 401 when the user is gone, 404 when the post does not exist, 403 when it is not the user's. */
 async function assertOwnPost (db: Queryable, userId: number, id: number): Promise<void> {
@@ -24,6 +24,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       ...common,
       summary: 'List posts, newest first',
+      description: 'Pages with `limit` (1 to 100) and `skip`; `search` keeps the posts whose title contains the text, letter case aside. Each post comes with its owner and vote count.',
       querystring: ListQuerySchema,
       response: {
         200: Type.Array(PostOutSchema, { description: 'A page of posts with their vote counts' }),
@@ -32,13 +33,15 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     }
   }, async function list (request) {
-    return existingUser(await listPosts(fastify.pg, request.userId, request.query))
+    // The defaults are in place: validation has filled in every parameter left out.
+    return existingUser(await listPosts(fastify.pg, request.userId, request.query as Required<typeof request.query>))
   })
 
   fastify.get('/:id', {
     schema: {
       ...common,
       summary: 'Get a post with its vote count',
+      description: 'Any logged-in user may read any post.',
       params: IdParamsSchema,
       response: { 200: { ...PostOutSchema, description: 'The post' }, 401: UnauthorizedSchema, 404: notFound, 422: ValidationErrorSchema }
     }
@@ -54,6 +57,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       ...common,
       summary: 'Create a post',
+      description: 'The post is owned by the token\'s user; `published` defaults to true.',
       body: PostCreateSchema,
       response: { 201: { ...PostSchema, description: 'The new post, owned by the token\'s user' }, 401: UnauthorizedSchema, 422: ValidationErrorSchema }
     }
@@ -88,6 +92,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       ...common,
       summary: 'Change some fields of a post',
+      description: 'Only the owner may change a post; the fields left out keep their values.',
       params: IdParamsSchema,
       body: PostPatchSchema,
       response: { 200: { ...PostSchema, description: 'The updated post' }, 401: UnauthorizedSchema, 403: forbidden, 404: notFound, 422: ValidationErrorSchema }
@@ -104,6 +109,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       ...common,
       summary: 'Delete a post and its votes',
+      description: 'Only the owner may delete a post; its votes go with it.',
       params: IdParamsSchema,
       response: { 204: Type.Null({ description: 'Deleted' }), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, 422: ValidationErrorSchema }
     }

@@ -1,8 +1,10 @@
 import { Type } from 'typebox'
 import { IdSchema, TextSchema, TimestampSchema, UserOutSchema } from '../../schemas/common.js'
 
-const TitleSchema = TextSchema({ minLength: 1, maxLength: 300, examples: ['Top beaches in Florida'] })
-const ContentSchema = TextSchema({ minLength: 1, maxLength: 50_000, examples: ['Check out these awesome beaches'] })
+const TITLE_EXAMPLE = 'Top beaches in Florida'
+const CONTENT_EXAMPLE = 'Check out these awesome beaches'
+const TitleSchema = TextSchema({ minLength: 1, maxLength: 300, examples: [TITLE_EXAMPLE] })
+const ContentSchema = TextSchema({ minLength: 1, maxLength: 50_000, examples: [CONTENT_EXAMPLE] })
 const PublishedSchema = Type.Boolean({ default: true })
 
 export const PostCreateSchema = Type.Object({
@@ -14,14 +16,14 @@ export const PostCreateSchema = Type.Object({
 export const PostPatchSchema = Type.Object({
   title: Type.Optional(TitleSchema),
   content: Type.Optional(ContentSchema),
-  published: Type.Optional(Type.Boolean())
+  published: Type.Optional(Type.Boolean({ examples: [true] }))
 }, { description: 'Any non-empty subset of title, content and published' })
 
 export const PostSchema = Type.Object({
   id: IdSchema,
-  title: Type.String(),
-  content: Type.String(),
-  published: Type.Boolean(),
+  title: Type.String({ examples: [TITLE_EXAMPLE] }),
+  content: Type.String({ examples: [CONTENT_EXAMPLE] }),
+  published: Type.Boolean({ examples: [true] }),
   created_at: TimestampSchema,
   owner_id: IdSchema,
   owner: UserOutSchema
@@ -32,8 +34,9 @@ export const PostOutSchema = Type.Object({
   votes: Type.Integer({ minimum: 0, description: 'How many users voted for the post', examples: [3] })
 })
 
+/** Each parameter may be left out (the docs must not ask for it); validation fills in its default. */
 export const ListQuerySchema = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Page size' }),
-  skip: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0, description: 'Posts to skip' }),
-  search: TextSchema({ default: '', description: 'Case-insensitive text the title contains; `%` and `_` are literal' })
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Page size' })),
+  skip: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0, description: 'Posts to skip' })),
+  search: Type.Optional(TextSchema({ default: '', description: 'Case-insensitive text the title contains; `%` and `_` are literal' }))
 })

@@ -12,7 +12,7 @@ const ready: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['Health'],
       response: {
         200: Type.Object({ status: Type.Literal('ready') }, { description: 'The database answers' }),
-        503: errorResponse('The database cannot be reached (with `Retry-After`)')
+        503: errorResponse('The database cannot be reached (with `Retry-After`)', 'Service unavailable')
       }
     }
   }, async function checkReady () {

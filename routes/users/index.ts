@@ -15,11 +15,12 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
     preHandler: fastify.limitAttempts,
     schema: {
       summary: 'Register a user',
+      description: 'Creates a user with an email (unique regardless of letter case) and a password of 8 to 72 bytes, stored as a bcrypt hash.',
       tags: ['Users'],
       body: UserCreateSchema,
       response: {
         201: { ...UserOutSchema, description: 'The new user' },
-        409: errorResponse('That email is already registered (letter case aside)'),
+        409: errorResponse('That email is already registered (letter case aside)', 'Email already registered'),
         422: ValidationErrorSchema,
         429: TooManyAttemptsSchema
       }
@@ -35,6 +36,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
     preParsing: fastify.authenticate,
     schema: {
       summary: 'The authenticated user',
+      description: 'The user the bearer token was issued to.',
       tags: ['Users'],
       security: bearerSecurity,
       response: { 200: { ...UserOutSchema, description: 'The token\'s user' }, 401: UnauthorizedSchema }
@@ -48,11 +50,12 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/:id', {
     schema: {
       summary: 'Get a user by id',
+      description: 'Anyone may look a user up; the answer never carries the password.',
       tags: ['Users'],
       params: IdParamsSchema,
       response: {
         200: { ...UserOutSchema, description: 'The user' },
-        404: errorResponse('No user has that id'),
+        404: errorResponse('No user has that id', 'User with id: 7 does not exist'),
         422: ValidationErrorSchema
       }
     }

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { castVote } from '../../entities/vote-repository.js'
 import { InvalidTokenError, PostNotFoundError, VoteConflictError, VoteNotFoundError } from '../../lib/http-errors.js'
-import { MessageSchema, UnauthorizedSchema, ValidationErrorSchema, bearerSecurity, errorResponse, isStoredId } from '../../schemas/common.js'
+import { messageSchema, UnauthorizedSchema, ValidationErrorSchema, bearerSecurity, errorResponse, isStoredId } from '../../schemas/common.js'
 
 const VoteSchema = Type.Object({
   post_id: Type.Integer({ examples: [7] }),
@@ -13,14 +13,15 @@ const vote: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/', {
     schema: {
       summary: 'Vote for a post, or take the vote back',
+      description: '`dir` 1 adds the token user\'s vote (409 if it is already there); `dir` 0 removes it (404 if there is none).',
       tags: ['Vote'],
       security: bearerSecurity,
       body: VoteSchema,
       response: {
-        201: { ...MessageSchema, description: '"successfully added vote" (dir 1) or "successfully deleted vote" (dir 0)' },
+        201: messageSchema('"successfully added vote" (dir 1) or "successfully deleted vote" (dir 0)', 'successfully added vote'),
         401: UnauthorizedSchema,
-        404: errorResponse('The post does not exist, or (dir 0) there is no vote to take back'),
-        409: errorResponse('This user has already voted on the post'),
+        404: errorResponse('The post does not exist, or (dir 0) there is no vote to take back', 'Post with id: 7 does not exist'),
+        409: errorResponse('This user has already voted on the post', 'user 1 has already voted on post 7'),
         422: ValidationErrorSchema
       }
     }
