@@ -14,14 +14,25 @@ t.test('/health: the process is alive; /ready: the database answers', async t =>
 
 t.test('security headers on API answers and on the docs pages', async t => {
   const app = await build(t)
-  for (const url of ['/', '/health', '/docs/', '/redoc', '/openapi.json']) {
+  const answers = [['GET', '/'], ['GET', '/health'], ['GET', '/openapi.json'], ['GET', '/posts'], ['GET', '/nowhere'], ['POST', '/users']] as const
+  const pages = ['/docs', '/docs/', '/redoc']
+  for (const [method, url] of answers) {
+    const response = await app.inject({ method, url })
+    const name = `${method} ${url} (${response.statusCode})`
+    t.equal(response.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'", `${name}: a CSP that allows nothing`)
+    t.equal(response.headers['x-content-type-options'], 'nosniff', `${name}: nosniff`)
+    t.equal(response.headers['x-frame-options'], 'SAMEORIGIN', `${name}: no framing`)
+    t.match(response.headers['strict-transport-security'], /^max-age=\d+/, `${name}: HSTS`)
+    t.notOk(response.headers['x-powered-by'], `${name}: no x-powered-by`)
+  }
+  for (const url of pages) {
     const response = await app.inject({ url })
     t.equal(response.statusCode, 200, url)
-    t.equal(response.headers['x-content-type-options'], 'nosniff', `${url}: nosniff`)
-    t.match(response.headers['content-security-policy'], /default-src 'self'/, `${url}: a CSP`)
+    t.match(response.headers['content-security-policy'], /default-src 'self'/, `${url}: the pages' CSP`)
     t.notMatch(String(response.headers['content-security-policy']), /https?:|\*/, `${url}: no other origin is allowed`)
-    t.ok(response.headers['strict-transport-security'], `${url}: HSTS`)
-    t.notOk(response.headers['x-powered-by'], `${url}: no x-powered-by`)
+    t.equal(response.headers['x-content-type-options'], 'nosniff', `${url}: nosniff`)
+    t.equal(response.headers['referrer-policy'], 'no-referrer', `${url}: helmet's whole set`)
+    t.equal(response.headers['cross-origin-opener-policy'], 'same-origin', `${url}: helmet's whole set`)
   }
 })
 
