@@ -102,7 +102,17 @@ t.test('JSON lines unless a person reads them at a terminal in development', asy
   t.equal(transport(loggerOptions(config({}), true)), 'pino-pretty', 'pretty on a terminal')
   t.equal(transport(loggerOptions(config({}), false)), undefined, 'JSON into a pipe or a file')
   t.equal(transport(loggerOptions(config({ NODE_ENV: 'production', SECRET_KEY: 'p'.repeat(32) }), true)), undefined, 'JSON in production, even on a terminal')
-  t.equal((loggerOptions(config({ LOG_LEVEL: 'warn' }), false) as { level?: string }).level, 'warn', 'LOG_LEVEL sets the level')
+})
+
+t.test('LOG_LEVEL is respected: at warn, requests write no lines', async t => {
+  const lines: string[] = []
+  const options = loggerOptions(loadConfig({ SECRET_KEY: TEST_SECRET, LOG_LEVEL: 'warn' }), false) as Record<string, unknown>
+  const app = await build(t, { logger: { ...options, stream: { write: (line: string) => { lines.push(line) } } } })
+  t.equal((await app.inject({ url: '/' })).statusCode, 200)
+  t.equal((await app.inject({ url: '/users/0' })).statusCode, 404)
+  await setImmediate()
+  t.same(parse(lines).filter(line => line.level < 40), [], 'nothing below warn')
+  t.equal(parse(lines).filter(line => line.msg === 'request completed').length, 0, 'no request lines')
 })
 
 t.test('the redaction paths censor authorization headers, passwords and user rows', async t => {
