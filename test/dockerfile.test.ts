@@ -106,7 +106,10 @@ const inStage = (stage: Stage, path: string) => join(stage.root, posix.resolve(s
 /** Runs a command, collecting its output; killed when `t` ends if it still runs. */
 function launch (t: Test, argv: string[], options: { cwd: string, env: Record<string, string>, uid?: number, gid?: number }): SpawnedServer {
   const [file, ...args] = argv
-  const child = spawn(file === 'node' ? process.execPath : file!, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
+  // tap puts its own loader, from this checkout, in every child's NODE_OPTIONS; the image's
+  // processes run without it (and, as another user, might not be able to read the checkout).
+  const command = file === 'node' ? ['-u', 'NODE_OPTIONS', process.execPath, ...args] : ['-u', 'NODE_OPTIONS', file!, ...args]
+  const child = spawn('/usr/bin/env', command, { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
