@@ -4,7 +4,7 @@ import { pino } from 'pino'
 import app from './app.js'
 import { runPrimary } from './lib/cluster.js'
 import { loggerOptions, serverOptions } from './lib/server-options.js'
-import { DatabaseUnreachableError } from './lib/wait-for-database.js'
+import { StartupError } from './lib/startup-error.js'
 import { ConfigError, loadConfig, type Config } from './plugins/config.js'
 
 /** On SIGTERM in-flight requests get this long to finish; then the process exits 1. */
@@ -30,10 +30,13 @@ async function start () {
 
   const fastify = Fastify({ ...serverOptions(config), logger: loggerOptions(config) })
   let closing = false
+  // A stop asked for while the server is still starting ends its wait for the database.
+  const stopping = new AbortController()
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       if (closing) return
       closing = true
+      stopping.abort(new Error(`${signal} during start-up`))
       fastify.log.info({ signal }, 'shutting down')
       // In-flight requests are finished first; one that hangs must not keep the process up.
       setTimeout(() => {
@@ -48,10 +51,13 @@ async function start () {
   }
 
   try {
-    await fastify.register(app, { config, migrate: true })
+    await fastify.register(app, { config, migrate: true, stopping: stopping.signal })
+    // Asked to stop while starting: the close under way ends the process, without serving.
+    if (closing) return
     await fastify.listen({ host: config.HOST, port: config.PORT })
   } catch (err) {
-    if (err instanceof DatabaseUnreachableError) fastify.log.fatal(`start-up failed: ${err.message}`)
+    if (closing) return
+    if (err instanceof StartupError) fastify.log.fatal(`start-up failed: ${err.message}`)
     else fastify.log.fatal({ err }, 'start-up failed')
     await fastify.close().catch(() => {})
     process.exit(1)

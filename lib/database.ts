@@ -1,6 +1,8 @@
-import { resolve } from 'node:path'
+import { accessSync, constants, mkdirSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import type { Config } from '../plugins/config.js'
 import { startEmbeddedPostgres } from './embedded-postgres.js'
+import { StartupError } from './startup-error.js'
 
 const PROJECT_DIR = resolve(import.meta.dirname, '..')
 
@@ -27,7 +29,14 @@ export async function resolveDatabase (config: Config, log: (message: string) =>
   log('no database configured: starting the embedded PostgreSQL')
   const port = config.EMBEDDED_POSTGRES_PORT
   // A relative folder is the project's, wherever the server was started from.
-  const embedded = await startEmbeddedPostgres({ dataDir: resolve(PROJECT_DIR, config.EMBEDDED_POSTGRES_DIR), port, database: 'postline', log })
+  const dataDir = resolve(PROJECT_DIR, config.EMBEDDED_POSTGRES_DIR)
+  try {
+    mkdirSync(dirname(dataDir), { recursive: true })
+    accessSync(dirname(dataDir), constants.W_OK)
+  } catch (err) {
+    throw new StartupError(`no database is configured, and the embedded PostgreSQL cannot keep its data in ${dataDir} (${(err as Error).message}): set DATABASE_URL, or EMBEDDED_POSTGRES_DIR to a writable folder`)
+  }
+  const embedded = await startEmbeddedPostgres({ dataDir, port, database: 'postline', log })
   log(`embedded PostgreSQL is serving ${embedded.dataDir} on 127.0.0.1:${port}`)
   return embedded
 }

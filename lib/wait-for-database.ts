@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { isConnectionFailure } from './database-errors.js'
+import { StartupError } from './startup-error.js'
 
-export class DatabaseUnreachableError extends Error {
+export class DatabaseUnreachableError extends StartupError {
   name = 'DatabaseUnreachableError'
 }
 
@@ -13,6 +14,8 @@ export interface WaitOptions {
   /** First pause between attempts; it doubles up to `maxDelayMs`. */
   firstDelayMs?: number
   maxDelayMs?: number
+  /** Stops the waiting (the server was asked to stop): rejects with the signal's reason. */
+  signal?: AbortSignal
 }
 
 /** host:port/database of a URL, for messages (never its password). */
@@ -30,6 +33,7 @@ export async function waitForDatabase (url: string, options: WaitOptions): Promi
   const deadline = Date.now() + options.timeoutSeconds * 1000
   let delay = options.firstDelayMs ?? 250
   for (let attempt = 1; ; attempt++) {
+    options.signal?.throwIfAborted()
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 })
     client.on('error', () => {})
     try {
@@ -45,7 +49,7 @@ export async function waitForDatabase (url: string, options: WaitOptions): Promi
       }
       const retryInMs = Math.min(delay, left)
       options.log({ attempt, retryInMs, reason })
-      await sleep(retryInMs)
+      await sleep(retryInMs, undefined, { signal: options.signal })
       delay = Math.min(delay * 2, options.maxDelayMs ?? 5000)
     } finally {
       await client.end().catch(() => {})

@@ -117,6 +117,8 @@ export interface AppOptions {
   config?: Config
   /** Apply pending migrations before serving (start-up and tests). */
   migrate?: boolean
+  /** Aborted when the server is asked to stop while it is still starting: start-up stops waiting for the database. */
+  stopping?: AbortSignal
 }
 
 /** The validated configuration, as `fastify.config`; tests pass their own in `opts.config`. */

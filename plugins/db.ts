@@ -29,6 +29,7 @@ export default fp<AppOptions>(async function db (fastify, opts) {
   if (!database.stop) {
     await waitForDatabase(database.url, {
       timeoutSeconds: config.DB_CONNECT_TIMEOUT,
+      signal: opts.stopping,
       log: attempt => log.warn({ database: describeDatabase(database.url), ...attempt }, 'database unreachable: retrying')
     })
   }

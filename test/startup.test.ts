@@ -69,6 +69,32 @@ t.test('DATABASE_URL to a port where nothing listens, DB_CONNECT_TIMEOUT=2: retr
   t.ok(took <= 15_000, `the process exits within 15 s of being spawned (process start-up included: ${Math.round(took)} ms)`)
 })
 
+t.test('SIGTERM while waiting for the database: it stops waiting and exits 0, without serving', async t => {
+  const port = await freePort()
+  const server = spawnServer(t, { DATABASE_URL: `postgresql://postgres@127.0.0.1:${port}/postline`, DB_CONNECT_TIMEOUT: '60' })
+  await until(() => retries(server)[0], 30_000, () => `a retry to be logged:\n${server.output()}`)
+  const signalled = performance.now()
+  server.child.kill('SIGTERM')
+  const exit = await waitFor(server.exited, 15_000, () => `the server to exit:\n${server.output()}`)
+  const took = Math.round(performance.now() - signalled)
+  t.comment(`SIGTERM → exit ${took} ms`)
+  t.same(exit, { code: 0, signal: null }, 'exit code 0')
+  t.ok(took < 5_000, `at once, not after DB_CONNECT_TIMEOUT (${took} ms)`)
+  t.notMatch(server.output(), /Server listening/, 'it never listened')
+  t.same(logLines(server).filter(line => line.level >= 50), [], 'no error or fatal line')
+})
+
+t.test('no database configured and a folder the embedded PostgreSQL cannot use: one line naming it and what to set', async t => {
+  // Below a file, no one (root included) can make a folder.
+  const server = spawnServer(t, { EMBEDDED_POSTGRES_DIR: '/dev/null/postgres', DB_CONNECT_TIMEOUT: '2' })
+  const exit = await waitFor(server.exited, 30_000, () => `the server to give up:\n${server.output()}`)
+  t.equal(exit.code, 1, 'exit code 1')
+  const fatal = logLines(server).filter(line => line.level === FATAL)
+  t.equal(fatal.length, 1, 'one fatal line')
+  t.match(fatal[0]?.msg, /^start-up failed: no database is configured, and the embedded PostgreSQL cannot keep its data in \/dev\/null\/postgres \(E[A-Z]+: [^)]*\/dev\/null[^)]*\): set DATABASE_URL, or EMBEDDED_POSTGRES_DIR to a writable folder$/)
+  t.notMatch(server.output(), /"stack"|\n\s+at /, 'no stack trace')
+})
+
 t.test('with an embedded PostgreSQL of this file', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'postline-startup-'))
   const dataDir = join(dir, 'postgres')
