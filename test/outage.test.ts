@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import t from 'tap'
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../lib/embedded-postgres.js'
-import { freePort, startServer } from './server-process.js'
+import { ownPostgres } from './own-postgres.js'
+import { startServer } from './server-process.js'
 
 // The server runs as a process of its own, as `npm start` runs it, on a PostgreSQL this file
 // starts and stops. A separate process keeps the load generator and the database restarts here
@@ -96,15 +95,8 @@ async function createPost (base: string, account: Account, title: string): Promi
 }
 
 t.test('a 5 s database outage under load: fast 503s, no hangs, recovery without restart, no lost or phantom writes', async t => {
-  const dir = mkdtempSync(join(tmpdir(), 'postline-outage-'))
-  const dataDir = join(dir, 'postgres')
-  const port = await freePort()
-  let database: EmbeddedPostgres | undefined = await startEmbeddedPostgres({ dataDir, port, database: 'postline' })
-  const url = database.url
-  t.teardown(async () => {
-    await database?.stop()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  const database = await ownPostgres(t, 'outage')
+  const url = await database.start()
 
   const server = await startServer(t, { DATABASE_URL: url, RATE_LIMIT: '0', LOGIN_RATE_LIMIT: '0' })
   const base = server.url
@@ -159,11 +151,10 @@ t.test('a 5 s database outage under load: fast 503s, no hangs, recovery without 
   await sleep(2_000)
   const stopping = performance.now()
   await database.stop()
-  database = undefined
   const down = performance.now()
   await sleep(OUTAGE_MS)
   const starting = performance.now()
-  database = await startEmbeddedPostgres({ dataDir, port, database: 'postline' })
+  await database.start()
   const up = performance.now()
   await sleep(AFTER_MS)
   load.abort()
@@ -250,16 +241,9 @@ t.test('a frozen database (SIGSTOP for 8 s): 503s after the query timeout instea
   const FROZEN_MS = 8_000
   /** The server's query timeout (5 s) and the time to answer after it. */
   const MAX_FROZEN_503_MS = 6_500
-  const dir = mkdtempSync(join(tmpdir(), 'postline-frozen-'))
-  const dataDir = join(dir, 'postgres')
-  const database = await startEmbeddedPostgres({ dataDir, port: await freePort(), database: 'postline' })
-  let frozen: number[] = []
-  t.teardown(async () => {
-    for (const pid of frozen) process.kill(pid, 'SIGCONT')
-    await database.stop()
-    rmSync(dir, { recursive: true, force: true })
-  })
-  const server = await startServer(t, { DATABASE_URL: database.url, RATE_LIMIT: '0', LOGIN_RATE_LIMIT: '0' })
+  const database = await ownPostgres(t, 'frozen')
+  const url = await database.start()
+  const server = await startServer(t, { DATABASE_URL: url, RATE_LIMIT: '0', LOGIN_RATE_LIMIT: '0' })
   const base = server.url
   const writer = await register(base, 'frozen-writer')
   const postId = await createPost(base, writer, 'frozen read')
@@ -292,13 +276,15 @@ t.test('a frozen database (SIGSTOP for 8 s): 503s after the query timeout instea
   ]
 
   await sleep(1_000)
-  frozen = postgresProcesses(dataDir)
+  const frozen = postgresProcesses(database.dataDir)
   const processes = frozen.length
   for (const pid of frozen) process.kill(pid, 'SIGSTOP')
   const stopped = performance.now()
-  await sleep(FROZEN_MS)
-  for (const pid of [...frozen].reverse()) process.kill(pid, 'SIGCONT')
-  frozen = []
+  try {
+    await sleep(FROZEN_MS)
+  } finally {
+    for (const pid of [...frozen].reverse()) process.kill(pid, 'SIGCONT')
+  }
   const resumed = performance.now()
   await sleep(RECOVERY_MS + 1_000)
   load.abort()
@@ -324,7 +310,7 @@ t.test('a frozen database (SIGSTOP for 8 s): 503s after the query timeout instea
 
   // A write whose answer timed out may still commit when the database resumes (the statement
   // sat in its socket): the 503 says the outcome is unknown. Every 201 must be stored.
-  const client = new pg.Client({ connectionString: database.url })
+  const client = new pg.Client({ connectionString: url })
   await client.connect()
   t.teardown(() => client.end())
   const { rows } = await client.query<{ title: string }>('select title from posts where title like $1', [`frozen ${run} %`])

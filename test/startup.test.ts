@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../lib/embedded-postgres.js'
+import { ownPostgres } from './own-postgres.js'
 import { freePort, spawnServer, until, waitFor, type SpawnedServer } from './server-process.js'
 
 interface LogLine {
@@ -96,17 +93,10 @@ t.test('no database configured and a folder the embedded PostgreSQL cannot use: 
 })
 
 t.test('with an embedded PostgreSQL of this file', async t => {
-  const dir = mkdtempSync(join(tmpdir(), 'postline-startup-'))
-  const dataDir = join(dir, 'postgres')
-  const port = await freePort()
-  let database: EmbeddedPostgres | undefined = await startEmbeddedPostgres({ dataDir, port, database: 'postline' })
-  const url = database.url
+  const database = await ownPostgres(t, 'startup')
+  // Started once to make the cluster and its database, then stopped: the server meets it down.
+  const url = await database.start()
   await database.stop()
-  database = undefined
-  t.teardown(async () => {
-    await database?.stop()
-    rmSync(dir, { recursive: true, force: true })
-  })
 
   await t.test('the database comes up while the server waits: it starts and is ready', async t => {
     const spawned = performance.now()
@@ -118,7 +108,7 @@ t.test('with an embedded PostgreSQL of this file', async t => {
     t.equal(server.child.exitCode, null, 'the server is still waiting when the database starts')
 
     const starting = performance.now()
-    database = await startEmbeddedPostgres({ dataDir, port, database: 'postline' })
+    await database.start()
     const up = performance.now()
     const address = await until(() => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())?.[1], 30_000,
       () => `the server to listen:\n${server.output()}`)
@@ -136,7 +126,7 @@ t.test('with an embedded PostgreSQL of this file', async t => {
   })
 
   await t.test('a wrong password fails start-up at once, without retrying', async t => {
-    database ??= await startEmbeddedPostgres({ dataDir, port, database: 'postline' })
+    await database.start()
     const wrong = new URL(url)
     wrong.password = 'not-the-password'
     const spawned = performance.now()
