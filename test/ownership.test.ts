@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { build, createPost, createUser, sql, type TestUser } from './helper.js'
 
 const FORBIDDEN = { detail: 'Not authorized to perform requested action' }
@@ -32,6 +32,17 @@ async function arrange () {
 const vote = (user: TestUser, payload: object) =>
   app.inject({ method: 'POST', url: '/vote', headers: user.headers, payload })
 
+/** Each payload, sent by `user` to change another user's post, gets the 403 and changes nothing. */
+async function assertRefused (t: Test, method: 'PUT' | 'PATCH', postId: number, user: TestUser, payloads: object[]) {
+  const before = await snapshot()
+  for (const payload of payloads) {
+    const response = await app.inject({ method, url: `/posts/${postId}`, headers: user.headers, payload })
+    t.equal(response.statusCode, 403, JSON.stringify(payload))
+    t.strictSame(response.json(), FORBIDDEN)
+  }
+  t.strictSame(await snapshot(), before)
+}
+
 t.test('the write routes are the ones this file covers', async t => {
   const doc = (await app.inject({ url: '/openapi.json' })).json() as { paths: Record<string, Record<string, unknown>> }
   const writes = Object.entries(doc.paths).flatMap(([path, item]) =>
@@ -42,27 +53,15 @@ t.test('the write routes are the ones this file covers', async t => {
 
 t.test('PUT on another user\'s post is a 403 and changes nothing', async t => {
   const { bob, post } = await arrange()
-  const before = await snapshot()
-  for (const payload of [
+  await assertRefused(t, 'PUT', post.id, bob, [
     { title: 'Bob was here', content: 'Replaced' },
     { title: 'Bob was here', content: 'Replaced', published: true, owner_id: bob.id, id: post.id }
-  ]) {
-    const response = await app.inject({ method: 'PUT', url: `/posts/${post.id}`, headers: bob.headers, payload })
-    t.equal(response.statusCode, 403, JSON.stringify(payload))
-    t.strictSame(response.json(), FORBIDDEN)
-  }
-  t.strictSame(await snapshot(), before)
+  ])
 })
 
 t.test('PATCH on another user\'s post is a 403 and changes nothing, whichever fields it sends', async t => {
   const { bob, post } = await arrange()
-  const before = await snapshot()
-  for (const payload of [{ title: 'Bob was here' }, { content: 'Replaced' }, { published: true }, { title: 'x', content: 'y', published: true, owner_id: bob.id }]) {
-    const response = await app.inject({ method: 'PATCH', url: `/posts/${post.id}`, headers: bob.headers, payload })
-    t.equal(response.statusCode, 403, JSON.stringify(payload))
-    t.strictSame(response.json(), FORBIDDEN)
-  }
-  t.strictSame(await snapshot(), before)
+  await assertRefused(t, 'PATCH', post.id, bob, [{ title: 'Bob was here' }, { content: 'Replaced' }, { published: true }, { title: 'x', content: 'y', published: true, owner_id: bob.id }])
 })
 
 t.test('DELETE of another user\'s post is a 403 and keeps the post and its votes', async t => {
