@@ -4,6 +4,8 @@ import { migrate } from '../lib/migrate.js'
 import { createOrmConfig } from '../lib/orm-config.js'
 import { build, createTestDatabase, sql } from './helper.js'
 
+const MIGRATIONS = ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search', 'Migration20261205130602_vote_counts_without_foreign_key']
+
 const CONTRACT = {
   users: [
     ['id', 'integer', 'NO', "nextval('users_id_seq'::regclass)"],
@@ -77,14 +79,15 @@ t.test('migrations go down and up again', async t => {
     'select table_name from information_schema.tables where table_schema = \'public\' and table_name in (\'users\', \'posts\', \'votes\', \'vote_counts\') order by 1'))
     .map(row => row.table_name)
 
-  t.same(await migrate(orm, url), ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search'])
+  t.same(await migrate(orm, url), MIGRATIONS)
   t.same(await tables(), ['posts', 'users', 'vote_counts', 'votes'])
   t.same(await migrate(orm, url), [], 'nothing left to apply')
+  t.same(await migrate(orm, url, 'down'), ['Migration20261205130602_vote_counts_without_foreign_key'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261121120513_vote_counts_and_search'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261121112924_indexes'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261121112919_initial'])
   t.same(await tables(), [])
-  t.same(await migrate(orm, url), ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search'])
+  t.same(await migrate(orm, url), MIGRATIONS)
 })
 
 t.test('processes starting together migrate once', async t => {
@@ -92,5 +95,13 @@ t.test('processes starting together migrate once', async t => {
   const orms = await Promise.all([1, 2, 3].map(() => MikroORM.init(createOrmConfig(url, { logger: () => {} }))))
   t.teardown(() => Promise.all(orms.map(orm => orm.close())))
   const applied = await Promise.all(orms.map(orm => migrate(orm, url)))
-  t.same(applied.flat().sort(), ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search'])
+  t.same(applied.flat().sort(), MIGRATIONS)
+})
+
+t.test('the entities and the migrations agree: a migrated database needs no new migration', async t => {
+  const url = await createTestDatabase(t)
+  const orm = await MikroORM.init(createOrmConfig(url, { logger: () => {} }))
+  t.teardown(() => orm.close())
+  await migrate(orm, url)
+  t.equal(await orm.getMigrator().checkMigrationNeeded(), false, 'the schema the entities describe is the one the migrations made')
 })

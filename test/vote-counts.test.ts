@@ -317,3 +317,49 @@ for (const [trigger, write] of withoutTrigger) {
     t.ok((await mismatches(app, users[0]!)).length > 0, 'the check every other test makes fails')
   })
 }
+
+// The usual ways to reset a course database: every TRUNCATE that PostgreSQL allows on the
+// course's three tables works here too, and leaves the counts exact; the forms it refuses
+// are refused for the course's own foreign keys, never for Postline's counter table.
+const COURSE_TABLES = ['users', 'posts', 'votes'] as const
+/** A table that others reference can only be truncated with them (or with CASCADE). */
+const REFERENCED_BY: Record<string, string[]> = { users: ['posts', 'votes'], posts: ['votes'], votes: [] }
+
+t.test('every TRUNCATE form on the course\'s tables works, or fails as on the course\'s schema, and the counts stay exact', async t => {
+  const app = await build(t, noRateLimits)
+  const subsets = [1, 2, 3, 4, 5, 6, 7].map(bits => COURSE_TABLES.filter((_, i) => bits & (1 << i)))
+  const forms = subsets.flatMap(tables => ['', ' restart identity'].flatMap(identity => ['', ' cascade'].map(cascade => ({
+    tables,
+    statement: `truncate ${tables.join(', ')}${identity}${cascade}`,
+    allowed: cascade !== '' || tables.every(table => REFERENCED_BY[table]!.every(other => (tables as string[]).includes(other)))
+  }))))
+  // Postline's own table too, alone and beside the course's.
+  forms.push({ tables: [], statement: 'truncate vote_counts', allowed: true }, { tables: ['votes'], statement: 'truncate votes, vote_counts', allowed: true }, { tables: ['posts', 'votes'], statement: 'truncate posts, votes, vote_counts', allowed: true })
+
+  for (const { tables, statement, allowed } of forms) {
+    await sql(app, 'insert into users (email, password) select \'seed\' || g || \'.\' || md5(random()::text) || \'@example.com\', \'x\' from generate_series(1, 3) g')
+    await sql(app, 'insert into posts (title, content, owner_id) select \'seeded\', \'c\', id from users')
+    await sql(app, 'insert into votes (user_id, post_id) select u.id, p.id from users u cross join posts p where (u.id + p.id) % 2 = 0 on conflict do nothing')
+    const before = await count(app, 'votes')
+    t.ok(before > 0, `${statement}: there are votes before`)
+
+    let error: (Error & { code?: string, detail?: string }) | undefined
+    try {
+      await sql(app, statement)
+    } catch (err) {
+      error = err as Error
+    }
+    if (allowed) {
+      t.equal(error, undefined, `${statement}: works (${error?.message ?? 'no error'})`)
+      for (const table of tables) t.equal(await count(app, table), 0, `${statement}: ${table} is empty`)
+    } else {
+      t.equal(error?.code, '0A000', `${statement}: refused, as on the course's schema (${error?.message})`)
+      t.notMatch(`${error?.message} ${error?.detail}`, /vote_counts/, `${statement}: not because of vote_counts`)
+    }
+    const viewer = await createUser(app)
+    t.strictSame(await mismatches(app, viewer), [], `${statement}: the counts are exact`)
+    // Counting goes on from there.
+    await sql(app, 'insert into votes (user_id, post_id) select ?, id from posts on conflict do nothing', [viewer.id])
+    t.strictSame(await mismatches(app, viewer), [], `${statement}: and exact for the votes after it`)
+  }
+})
