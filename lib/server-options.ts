@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import { parseTrustProxy, type Config } from '../plugins/config.js'
+import { lenientUrl } from './lenient-url.js'
 import { RequestLog } from './request-log.js'
 
 /** What Node's HTTP parser rejects before Fastify sees a request, answered in the API's error shape. */
@@ -12,8 +13,19 @@ function answerClientError (error: NodeJS.ErrnoException, socket: Socket) {
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }
 
-/** Errors the router raises before any hook runs (a bad URL, a path segment over maxParamLength), in the API's shape too. */
-function answerFrameworkError (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
+/**
+ * Errors the router raises before any hook runs, in the API's shape too. A path whose escapes
+ * are not UTF-8 (`/posts/%FF`) is routed again as FastAPI would read it (the bytes as U+FFFD),
+ * so it gets the answer any other bad value there gets (a 422 for an id, a 404 elsewhere).
+ */
+function answerFrameworkError (error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (error.code === 'FST_ERR_BAD_URL' && request.raw.url !== undefined) {
+    const repaired = lenientUrl(request.raw.url)
+    if (repaired !== request.raw.url) {
+      request.raw.url = repaired
+      return request.server.routing(request.raw, reply.raw)
+    }
+  }
   const status = error.statusCode ?? 400
   reply.code(status).send({ detail: STATUS_CODES[status] ?? 'Bad Request' })
 }

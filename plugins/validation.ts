@@ -24,11 +24,15 @@ function createAjv (options: Options): Ajv {
 interface ObjectSchema { properties?: Record<string, { type?: unknown }> }
 type Validator = ((data: unknown) => boolean) & { errors?: ValidateFunction['errors'] }
 
+/** A decimal integer as pydantic reads one from text: a sign, digits, and zeros after a point ('2.0'). */
+const DECIMAL_INTEGER = /^[+-]?\d+(\.0*)?$/
+
 /**
  * Integer fields of text (paths, query strings) are read here rather than by Ajv's coercion,
- * which takes a blank text for 0 (in JavaScript ' ' == 0) and 'Infinity' or '1e400' for a
- * number. As pydantic does, the whitespace around an integer is ignored; what is not a finite
- * number becomes NaN, which the schema then refuses as not an integer.
+ * which takes a blank text for 0 (in JavaScript ' ' == 0) and hex ('0x10'), exponent ('1e2')
+ * or 'Infinity' forms for numbers. As pydantic does, the whitespace around an integer is
+ * ignored; anything else that is not a decimal integer becomes NaN, which the schema then
+ * refuses as not an integer.
  */
 function readingIntegers (schema: ObjectSchema, validate: ValidateFunction): Validator {
   const integers = Object.entries(schema.properties ?? {}).filter(([, field]) => field.type === 'integer').map(([name]) => name)
@@ -40,7 +44,7 @@ function readingIntegers (schema: ObjectSchema, validate: ValidateFunction): Val
         const value = fields[name]
         if (typeof value !== 'string') continue
         const text = value.trim()
-        const number = text === '' ? NaN : Number(text)
+        const number = DECIMAL_INTEGER.test(text) ? Number(text) : NaN
         fields[name] = Number.isFinite(number) ? number : NaN
       }
     }
