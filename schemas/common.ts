@@ -13,6 +13,9 @@ export const isStoredId = (id: number): boolean => Number.isInteger(id) && id >=
 export const NO_NUL_PATTERN = '^[^\\u0000]*$'
 export const TextSchema = (options: Parameters<typeof Type.String>[0] = {}) => Type.String({ pattern: NO_NUL_PATTERN, ...options })
 
+/** bcrypt reads a password's first 72 bytes only: a longer one is refused, never silently cut. */
+export const PASSWORD_MAX_BYTES = 72
+
 export const EmailSchema = TextSchema({ format: 'email', maxLength: 320, examples: ['ada@example.com'] })
 export const TimestampSchema = Type.String({ format: 'date-time', examples: ['2026-11-21T10:23:00.123456+00:00'] })
 

@@ -118,6 +118,25 @@ t.test('a wrong password and an unknown email get the same 403', async t => {
   t.equal(unknownEmail.headers['content-type'], wrongPassword.headers['content-type'])
 })
 
+t.test('a password past 72 bytes is refused even when its first 72 bytes are the password (bcrypt reads no more)', async t => {
+  const app = await build(t)
+  // 72 bytes exactly: the longest password registration takes, in multi-byte characters too.
+  const password = 'é'.repeat(36)
+  const user = await createUser(app, uniqueEmail(), password)
+  t.equal(Buffer.byteLength(password), 72)
+  for (const longer of [`${password}x`, `${password}${'x'.repeat(100)}`, `${password}é`]) {
+    const response = await postForm(app, { username: user.email, password: longer })
+    t.equal(response.statusCode, 403, `${Buffer.byteLength(longer)} bytes`)
+    t.same(response.json(), { detail: 'Invalid Credentials' })
+  }
+  // A seeded hash of the first 72 bytes, as passlib would have made it, does not let the longer one in either.
+  const email = uniqueEmail('seeded')
+  await insertUser(app, email, await bcrypt.hash('p'.repeat(72), 4))
+  t.equal((await postForm(app, { username: email, password: 'p'.repeat(80) })).statusCode, 403, 'seeded user, 80 bytes')
+  t.equal((await postForm(app, { username: email, password: 'p'.repeat(72) })).statusCode, 200, 'seeded user, the 72 bytes')
+  t.equal((await postForm(app, { username: user.email, password })).statusCode, 200, 'the password itself logs in')
+})
+
 t.test('a missing username or password is a 422 naming the missing field', async t => {
   const app = await build(t)
   const user = await createUser(app)

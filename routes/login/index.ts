@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { Type } from 'typebox'
 import { findCredentialsByEmail } from '../../entities/user-repository.js'
 import { InvalidCredentialsError, MalformedFormError } from '../../lib/http-errors.js'
-import { TextSchema, TooManyAttemptsSchema, ValidationErrorSchema, errorResponse } from '../../schemas/common.js'
+import { PASSWORD_MAX_BYTES, TextSchema, TooManyAttemptsSchema, ValidationErrorSchema, errorResponse } from '../../schemas/common.js'
 
 const LoginFormSchema = Type.Object({
   username: TextSchema({ minLength: 1, description: 'The email address', examples: ['ada@example.com'] }),
@@ -58,7 +58,10 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
     const { username, password } = request.body
     const user = await findCredentialsByEmail(fastify.pg, username)
     const matches = await fastify.passwords.compare(password, user?.password ?? dummyHash)
-    if (!user || !matches) throw new InvalidCredentialsError()
+    // bcrypt compared the first 72 bytes only; registration refuses longer passwords, so
+    // one is never right (refused after the compare, to take as long as a wrong one).
+    const readWhole = Buffer.byteLength(password) <= PASSWORD_MAX_BYTES
+    if (!user || !matches || !readWhole) throw new InvalidCredentialsError()
     return { access_token: fastify.signAccessToken(user.id), token_type: 'bearer' as const }
   })
 }

@@ -3,11 +3,11 @@ import { Type } from 'typebox'
 import { createUser, findUserById } from '../../entities/user-repository.js'
 import { InvalidTokenError, UserNotFoundError } from '../../lib/http-errors.js'
 import { MAX_BYTES } from '../../plugins/validation.js'
-import { EmailSchema, IdParamsSchema, TextSchema, TooManyAttemptsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, bearerSecurity, errorResponse, isStoredId } from '../../schemas/common.js'
+import { EmailSchema, IdParamsSchema, PASSWORD_MAX_BYTES, TextSchema, TooManyAttemptsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, bearerSecurity, errorResponse, isStoredId } from '../../schemas/common.js'
 
 const UserCreateSchema = Type.Object({
   email: EmailSchema,
-  password: TextSchema({ minLength: 8, [MAX_BYTES]: 72, description: '8 to 72 bytes (bcrypt reads no more)', examples: ['correct horse'] })
+  password: TextSchema({ minLength: 8, [MAX_BYTES]: PASSWORD_MAX_BYTES, description: '8 to 72 bytes (bcrypt reads no more)', examples: ['correct horse'] })
 })
 
 const users: FastifyPluginAsyncTypebox = async (fastify) => {
