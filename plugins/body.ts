@@ -27,6 +27,16 @@ export default fp(async function body (fastify) {
   // Text is no JSON: a JSON route sent text/plain answers 415, not a 422 about its shape.
   fastify.removeContentTypeParser('text/plain')
 
+  // FastAPI reads a body that comes without a content type as JSON (a declared type that is
+  // not JSON stays a 415).
+  fastify.addHook('onRequest', function untypedBodyIsJson (request, _reply, done) {
+    const { headers } = request
+    if (headers['content-type'] === undefined && (headers['transfer-encoding'] !== undefined || Number(headers['content-length']) > 0)) {
+      headers['content-type'] = 'application/json'
+    }
+    done()
+  })
+
   // Form routes (those that declare `consumes`) read a missing form as missing fields instead.
   fastify.addHook('preValidation', async function requireBody (request) {
     const schema = request.routeOptions.schema

@@ -70,6 +70,38 @@ t.test('an unsupported content type is a 415 with a detail message', async t => 
   t.match(response.json().detail, /\S/)
 })
 
+t.test('a body sent without a Content-Type is read as JSON, as FastAPI reads it', async t => {
+  const app = await build(t)
+  // Raw bytes: nothing adds a content type.
+  const send = (method: 'POST' | 'PUT' | 'PATCH', url: string, body: unknown, headers: Record<string, string> = {}) =>
+    app.inject({ method, url, headers, payload: Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)) })
+  const email = uniqueEmail()
+  const registered = await send('POST', '/users', { email, password: 'password123' })
+  t.equal(registered.headers['content-type'], 'application/json; charset=utf-8')
+  t.equal(registered.statusCode, 201, `POST /users: ${registered.body}`)
+  t.equal(registered.json().email, email)
+
+  const user = await createUser(app)
+  const created = await send('POST', '/posts', { title: 'untyped', content: 'body' }, user.headers)
+  t.equal(created.statusCode, 201, `POST /posts: ${created.body}`)
+  const id = created.json().id
+  t.equal((await send('PUT', `/posts/${id}`, { title: 'put', content: 'c' }, user.headers)).statusCode, 200, 'PUT')
+  const patched = await send('PATCH', `/posts/${id}`, { published: false }, user.headers)
+  t.equal(patched.statusCode, 200, 'PATCH')
+  t.equal(patched.json().published, false)
+  t.equal((await send('POST', '/vote', { post_id: id, dir: 1 }, user.headers)).statusCode, 201, 'POST /vote')
+
+  const malformed = await send('POST', '/posts', '{"title": ', user.headers)
+  t.equal(malformed.statusCode, 422)
+  t.strictSame(malformed.json(), { detail: [{ loc: ['body'], msg: 'JSON decode error', type: 'json_invalid' }] })
+  // The login form is a form: without a content type its fields are missing, as in FastAPI.
+  const login = await send('POST', '/login', `username=${encodeURIComponent(user.email)}&password=${user.password}`)
+  t.equal(login.statusCode, 422)
+  t.strictSame(login.json().detail.map((entry: DetailEntry) => entry.loc), [['body', 'username'], ['body', 'password']])
+  // A declared type that is not JSON stays a 415.
+  t.equal((await send('POST', '/posts', { title: 'x', content: 'y' }, { ...user.headers, 'content-type': 'text/csv' })).statusCode, 415)
+})
+
 t.test('validation reports every problem in the body, one entry each', async t => {
   const app = await build(t)
   const response = await app.inject({ method: 'POST', url: '/users', payload: {} })
