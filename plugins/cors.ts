@@ -1,13 +1,45 @@
 import cors from '@fastify/cors'
+import type { HTTPMethods } from 'fastify'
 import fp from 'fastify-plugin'
 
-/** CORS for the origins in CORS_ORIGINS (comma-separated); `*` allows any origin, but then without credentials. */
+/**
+ * CORS for the origins in CORS_ORIGINS (comma-separated); `*` allows any origin, but then
+ * without credentials. Every route also answers OPTIONS with 204 and the path's methods in
+ * `Allow` (RFC 9110), CORS or not; a preflight from an allowed origin gets CORS's headers too.
+ */
 export default fp(async function corsPlugin (fastify) {
   const origins = fastify.config.CORS_ORIGINS.split(',').map(origin => origin.trim()).filter(Boolean)
   const anyOrigin = origins.includes('*')
+  // Registered before CORS, so that it sees CORS's own catch-all route.
+  const methodsByUrl = new Map<string, Set<string>>()
+  fastify.addHook('onRoute', function answerOptions (route) {
+    const methods = ([] as HTTPMethods[]).concat(route.method)
+    // @fastify/cors's catch-all OPTIONS route would answer paths that do not exist.
+    if (route.url === '*' && methods.includes('OPTIONS')) route.handler = async (_request, reply) => reply.callNotFound()
+    if (methods.includes('OPTIONS') || route.url.includes('*')) return
+    const known = methodsByUrl.get(route.url)
+    if (known) {
+      for (const method of methods) known.add(method)
+      return
+    }
+    const allowed = new Set<string>([...methods, 'OPTIONS'])
+    methodsByUrl.set(route.url, allowed)
+    fastify.route({
+      method: 'OPTIONS',
+      url: route.url,
+      schema: { hide: true },
+      handler: async function options (_request, reply) {
+        return reply.code(204).header('allow', [...allowed].sort().join(', ')).send()
+      }
+    })
+  })
+
   await fastify.register(cors, {
     origin: anyOrigin ? '*' : origins.length ? origins : false,
     credentials: !anyOrigin && origins.length > 0,
-    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+    // CORS adds its headers and the OPTIONS routes above answer, preflight or plain OPTIONS alike.
+    preflightContinue: true,
+    strictPreflight: false
   })
 }, { name: 'cors', dependencies: ['config'] })
