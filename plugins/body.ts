@@ -31,7 +31,7 @@ export default fp(async function body (fastify) {
   // not JSON stays a 415).
   fastify.addHook('onRequest', function untypedBodyIsJson (request, _reply, done) {
     const { headers } = request
-    if (headers['content-type'] === undefined && (headers['transfer-encoding'] !== undefined || Number(headers['content-length']) > 0)) {
+    if (!headers['content-type'] && (headers['transfer-encoding'] !== undefined || Number(headers['content-length']) > 0)) {
       headers['content-type'] = 'application/json'
     }
     done()

@@ -90,6 +90,8 @@ t.test('a body sent without a Content-Type is read as JSON, as FastAPI reads it'
   t.equal(patched.statusCode, 200, 'PATCH')
   t.equal(patched.json().published, false)
   t.equal((await send('POST', '/vote', { post_id: id, dir: 1 }, user.headers)).statusCode, 201, 'POST /vote')
+  // An empty Content-Type is no content type, as FastAPI reads it.
+  t.equal((await send('POST', '/vote', { post_id: id, dir: 0 }, { ...user.headers, 'content-type': '' })).statusCode, 201, 'POST /vote with an empty Content-Type')
 
   const malformed = await send('POST', '/posts', '{"title": ', user.headers)
   t.equal(malformed.statusCode, 422)
