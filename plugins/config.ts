@@ -23,6 +23,8 @@ export const ConfigSchema = Type.Object({
   ALGORITHM: Type.Enum(['HS256'], { default: 'HS256' }),
   ACCESS_TOKEN_EXPIRE_MINUTES: Type.Integer({ minimum: 1, default: 60 }),
   BCRYPT_ROUNDS: Type.Integer({ minimum: 4, maximum: 31, default: 12 }),
+  /** bcrypt worker processes per server process; by default one per core. */
+  BCRYPT_WORKERS: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
   CORS_ORIGINS: Type.String({ default: '' }),
   BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1048576 }),
   WEB_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),

@@ -9,7 +9,7 @@ declare module 'fastify' {
 }
 
 export default fp(async function passwords (fastify) {
-  const pool = new PasswordPool()
+  const pool = new PasswordPool(fastify.config.BCRYPT_WORKERS)
   try {
     await pool.ready
   } catch (err) {
@@ -18,4 +18,4 @@ export default fp(async function passwords (fastify) {
   }
   fastify.decorate('passwords', pool)
   fastify.addHook('onClose', () => pool.close())
-}, { name: 'passwords' })
+}, { name: 'passwords', dependencies: ['config'] })

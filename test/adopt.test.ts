@@ -1,7 +1,7 @@
 import bcrypt from 'bcrypt'
 import pg from 'pg'
 import t from 'tap'
-import { build, createTestDatabase, login, sql } from './helper.js'
+import { build, createEmptyDatabase, login, sql } from './helper.js'
 
 // The schema the FastAPI course's Alembic revisions leave behind, with no extra indexes.
 const COURSE_SCHEMA = `
@@ -23,8 +23,8 @@ const COURSE_SCHEMA = `
     primary key (user_id, post_id));
 `
 
-async function courseDatabase (t: Parameters<typeof createTestDatabase>[0]): Promise<string> {
-  const url = await createTestDatabase(t)
+async function courseDatabase (t: Parameters<typeof createEmptyDatabase>[0]): Promise<string> {
+  const url = await createEmptyDatabase(t)
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {

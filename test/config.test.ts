@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { ConfigError, DEVELOPMENT_SECRET_KEY, loadConfig, readEnvironment, type ConfigSource } from '../plugins/config.js'
-import { createTestDatabase } from './helper.js'
+import { createEmptyDatabase } from './helper.js'
 import { spawnServer, startServer, waitFor } from './server-process.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
@@ -152,7 +152,7 @@ t.test('the server refuses to start on a bad variable, with one line naming it',
 })
 
 t.test('the server starts, migrates, answers over HTTP and stops cleanly on SIGTERM', async t => {
-  const databaseUrl = await createTestDatabase(t)
+  const databaseUrl = await createEmptyDatabase(t)
   const server = await startServer(t, { DATABASE_URL: databaseUrl })
 
   const response = await fetch(`${server.url}/`)

@@ -6,6 +6,7 @@ import type { Test } from 'tap'
 import app from '../app.js'
 import { serverOptions } from '../lib/server-options.js'
 import { loadConfig, type ConfigSource } from '../plugins/config.js'
+import { TEMPLATE_VARIABLE, withClient } from './template-database.js'
 
 export const TEST_SECRET = 'postline-test-secret-0123456789abcdef'
 
@@ -15,25 +16,26 @@ function adminUrl (): string {
   return url
 }
 
-async function admin<T> (work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: adminUrl() })
-  await client.connect()
-  try {
-    return await work(client)
-  } finally {
-    await client.end()
-  }
-}
+const admin = <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => withClient(adminUrl(), work)
 
-/** Creates an empty database of its own for a test, dropped when the test ends; returns its URL. */
-export async function createTestDatabase (t: Test): Promise<string> {
+async function createDatabase (t: Test, template: string | undefined): Promise<string> {
   const name = `postline_test_${randomBytes(6).toString('hex')}`
-  await admin(client => client.query(`create database ${name}`))
+  await admin(client => client.query(`create database ${name}${template ? ` template ${template}` : ''}`))
   t.teardown(() => admin(client => client.query(`drop database if exists ${name} with (force)`)))
   const url = new URL(adminUrl())
   url.pathname = `/${name}`
   return url.toString()
 }
+
+/**
+ * A database of its own for a test, dropped when the test ends; returns its URL. Under
+ * `npm test` it is a copy of the run's migrated template (the app then finds nothing to
+ * migrate); run alone under tap, it is empty and the app migrates it.
+ */
+export const createTestDatabase = (t: Test): Promise<string> => createDatabase(t, process.env[TEMPLATE_VARIABLE])
+
+/** An empty database of its own, for tests of migrating itself. */
+export const createEmptyDatabase = (t: Test): Promise<string> => createDatabase(t, undefined)
 
 export interface BuildOptions {
   config?: ConfigSource
@@ -45,7 +47,7 @@ export interface BuildOptions {
 /** The app on a fresh, migrated database, closed when the test ends. */
 export async function build (t: Test, options: BuildOptions = {}): Promise<FastifyInstance> {
   const databaseUrl = options.databaseUrl ?? await createTestDatabase(t)
-  const config = loadConfig({ BCRYPT_ROUNDS: '4', SECRET_KEY: TEST_SECRET, LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0', MAX_EVENT_LOOP_DELAY: '0', ...options.config, DATABASE_URL: databaseUrl })
+  const config = loadConfig({ BCRYPT_ROUNDS: '4', BCRYPT_WORKERS: '1', SECRET_KEY: TEST_SECRET, LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0', MAX_EVENT_LOOP_DELAY: '0', ...options.config, DATABASE_URL: databaseUrl })
   const fastify = Fastify({ ...serverOptions(config), logger: options.logger ?? false })
   t.teardown(() => fastify.close())
   // Unwrapped, so tests can reach the app's decorators (orm, config, jwt).

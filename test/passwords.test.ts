@@ -2,10 +2,11 @@ import bcrypt from 'bcrypt'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { getPriority } from 'node:os'
+import { availableParallelism, getPriority } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { PasswordPool } from '../lib/password-pool.js'
+import { build } from './helper.js'
 import { alive } from './server-process.js'
 
 /** The session id of a process, from /proc (Linux). */
@@ -86,4 +87,11 @@ setInterval(() => {}, 1000)`
   server.kill('SIGKILL')
   for (let i = 0; i < 50 && pids.some(alive); i++) await sleep(100)
   t.strictSame(pids.map(alive), [false, false], 'no orphan left behind')
+})
+
+t.test('the app\'s pool has BCRYPT_WORKERS processes, one per core when unset', async t => {
+  const three = await build(t, { config: { BCRYPT_WORKERS: '3' } })
+  t.equal((await three.passwords.ready).length, 3, 'BCRYPT_WORKERS=3')
+  const unset = await build(t, { config: { BCRYPT_WORKERS: undefined } })
+  t.equal((await unset.passwords.ready).length, availableParallelism(), 'unset: one per core')
 })

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../lib/embedded-postgres.js'
+import { TEMPLATE_VARIABLE, createTemplateDatabase } from './template-database.js'
 
 // The tests use the PostgreSQL named by DATABASE_URL (each test file makes its own database
 // there); with none, they run on an embedded PostgreSQL that lives as long as the run.
@@ -16,8 +17,14 @@ if (!process.env.DATABASE_URL) {
   process.env.DATABASE_URL = embedded.url
 }
 
+// Migrated once here: each test's database is a copy of it (see createTestDatabase).
+const template = await createTemplateDatabase(process.env.DATABASE_URL!)
+process.env[TEMPLATE_VARIABLE] = template.name
+
 const tap = spawn('npx', ['tap', ...process.argv.slice(2)], { stdio: 'inherit' })
 const code = await new Promise<number>(resolve => tap.on('close', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0))))
+
+await template.drop()
 
 if (embedded) await embedded.stop()
 if (dataDir) rmSync(dataDir, { recursive: true, force: true })

@@ -2,7 +2,7 @@ import { MikroORM } from '@mikro-orm/postgresql'
 import t from 'tap'
 import { migrate } from '../lib/migrate.js'
 import { createOrmConfig } from '../lib/orm-config.js'
-import { build, createTestDatabase, sql } from './helper.js'
+import { build, createEmptyDatabase, sql } from './helper.js'
 
 const MIGRATIONS = ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search', 'Migration20261205130602_vote_counts_without_foreign_key']
 
@@ -72,7 +72,7 @@ t.test('the indexes the queries need exist', async t => {
 })
 
 t.test('migrations go down and up again', async t => {
-  const url = await createTestDatabase(t)
+  const url = await createEmptyDatabase(t)
   const orm = await MikroORM.init(createOrmConfig(url, { logger: () => {} }))
   t.teardown(() => orm.close())
   const tables = async () => (await orm.em.getConnection().execute<{ table_name: string }[]>(
@@ -91,7 +91,7 @@ t.test('migrations go down and up again', async t => {
 })
 
 t.test('processes starting together migrate once', async t => {
-  const url = await createTestDatabase(t)
+  const url = await createEmptyDatabase(t)
   const orms = await Promise.all([1, 2, 3].map(() => MikroORM.init(createOrmConfig(url, { logger: () => {} }))))
   t.teardown(() => Promise.all(orms.map(orm => orm.close())))
   const applied = await Promise.all(orms.map(orm => migrate(orm, url)))
@@ -99,7 +99,7 @@ t.test('processes starting together migrate once', async t => {
 })
 
 t.test('the entities and the migrations agree: a migrated database needs no new migration', async t => {
-  const url = await createTestDatabase(t)
+  const url = await createEmptyDatabase(t)
   const orm = await MikroORM.init(createOrmConfig(url, { logger: () => {} }))
   t.teardown(() => orm.close())
   await migrate(orm, url)

@@ -27,7 +27,7 @@ export interface ServerProcess extends SpawnedServer {
 
 /**
  * Runs `server.ts` as `npm start` does, with a minimal environment: PATH and HOME, then
- * HOST=127.0.0.1, PORT=0, LOG_LEVEL=info, BCRYPT_ROUNDS=4 and rate limits off, each overridable by `env`.
+ * HOST=127.0.0.1, PORT=0, LOG_LEVEL=info, BCRYPT_ROUNDS=4, BCRYPT_WORKERS=1 and rate limits off, each overridable by `env`.
  * Does not wait for anything; the process is killed with SIGKILL when `t` ends if it still runs.
  */
 export function spawnServer (t: Test, env: Record<string, string>): SpawnedServer {
@@ -38,7 +38,7 @@ export function spawnServer (t: Test, env: Record<string, string>): SpawnedServe
   }
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server.ts')], {
     cwd: ROOT,
-    env: { ...inherited, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', BCRYPT_ROUNDS: '4', LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0', ...env },
+    env: { ...inherited, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', BCRYPT_ROUNDS: '4', BCRYPT_WORKERS: '1', LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   t.teardown(() => {
