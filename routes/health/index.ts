@@ -7,10 +7,11 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
     // Alive even when overloaded or limited: an orchestrator must not restart a busy process.
     config: { rateLimit: false, pressureHandler: () => undefined },
     schema: {
+      operationId: 'checkHealth',
       summary: 'Is the process alive?',
       description: 'Always 200 while the process serves; see `/ready` for the database.',
       tags: ['Health'],
-      response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'The process is alive' }) }
+      response: { 200: Type.Object({ status: Type.Literal('ok') }, { title: 'HealthStatus', description: 'The process is alive' }) }
     }
   }, async function alive () {
     return { status: 'ok' as const }
