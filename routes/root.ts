@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { limitedResponses } from '../schemas/common.js'
+import { faultResponses, limitedResponses } from '../schemas/common.js'
 
 const MessageSchema = Type.Object({ message: Type.String({ examples: ['Hello World'] }) }, { title: 'Message', description: 'A greeting' })
 
@@ -11,7 +11,7 @@ const root: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Say hello',
       description: 'A liveness greeting, as the course\'s API answers it.',
       tags: ['Root'],
-      response: { 200: MessageSchema, ...limitedResponses }
+      response: { 200: MessageSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function hello () {
     return { message: 'Hello World' }

@@ -60,8 +60,12 @@ export const UnauthorizedSchema = errorResponse('Not authenticated, or the token
 /** What any route can answer besides its own statuses: it is rate-limited, and shed under overload or a database outage. */
 export const limitedResponses = { 429: TooManyRequestsSchema, 503: ServiceUnavailableSchema }
 
+/** A fault of the server (a bug, a broken database), never of the request: every route can answer it. */
+export const faultResponses = { 500: errorResponse('The server failed; the fault is logged with the request id', 'Internal Server Error') }
+
 /** What a route that reads a body (POST, PUT, PATCH and DELETE: Fastify reads a DELETE's body too) can answer besides. */
 export const bodyResponses = (unsupported = 'The body is not JSON') => ({
+  400: errorResponse('The body is shorter or longer than its Content-Length', 'Request body size did not match Content-Length'),
   413: errorResponse('The body is larger than BODY_LIMIT bytes', 'Request body is too large'),
   415: errorResponse(unsupported, 'Unsupported Media Type')
 })

@@ -192,7 +192,7 @@ t.test('each tag the operations use is declared with a description', async t => 
 })
 
 /** Statuses any route may answer for reasons of its own kind rather than its own logic (see the test below). */
-const CROSS_CUTTING = ['413', '415', '429', '503']
+const CROSS_CUTTING = ['400', '413', '415', '429', '500', '503']
 
 t.test('each operation documents the status codes the contract gives it', async t => {
   for (const [path, methods] of Object.entries(CONTRACT_STATUSES)) {
@@ -204,7 +204,7 @@ t.test('each operation documents the status codes the contract gives it', async 
   }
 })
 
-t.test('413, 415, 429 and 503 are documented wherever they can be answered, with Retry-After on 429 and 503', async t => {
+t.test('400, 413, 415, 429, 500 and 503 are documented wherever they can be answered, with Retry-After on 429 and 503', async t => {
   const NOT_LIMITED = ['/health', '/ready'] // their config turns the rate limit off
   const NOT_SHED = ['/health'] // let through under overload, and reads no database
   const BODY_METHODS = ['post', 'put', 'patch', 'delete'] // Fastify reads a DELETE's body too
@@ -213,12 +213,16 @@ t.test('413, 415, 429 and 503 are documented wherever they can be answered, with
     const name = `${method} ${path}`
     t.equal('429' in responses, !NOT_LIMITED.includes(path), `${name}: 429 ${NOT_LIMITED.includes(path) ? 'not ' : ''}documented`)
     t.equal('503' in responses, !NOT_SHED.includes(path), `${name}: 503 ${NOT_SHED.includes(path) ? 'not ' : ''}documented`)
+    t.ok('500' in responses, `${name}: 500`)
+    t.equal('400' in responses, BODY_METHODS.includes(method), `${name}: 400`)
     t.equal('413' in responses, BODY_METHODS.includes(method), `${name}: 413`)
     t.equal('415' in responses, BODY_METHODS.includes(method), `${name}: 415`)
     for (const status of ['429', '503'].filter(status => status in responses)) {
       t.strictSame(responses[status]?.headers?.['Retry-After']?.schema, { type: 'integer' }, `${name} ${status} has a Retry-After header in seconds`)
     }
     const example = (status: string) => (responses[status]?.content?.['application/json']?.example as { detail?: string } | undefined)?.detail
+    if ('400' in responses) t.equal(example('400'), path === '/login' ? 'The form body could not be read' : 'Request body size did not match Content-Length', `${name} 400 example`)
+    t.equal(example('500'), 'Internal Server Error', `${name} 500 example`)
     if ('413' in responses) t.equal(example('413'), 'Request body is too large', `${name} 413 example`)
     if ('415' in responses) t.equal(example('415'), 'Unsupported Media Type', `${name} 415 example`)
     if ('429' in responses) t.match(example('429'), /^Too many requests: retry in \d+ seconds$/, `${name} 429 example`)

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { Type } from 'typebox'
 import { findCredentialsByEmail } from '../../entities/user-repository.js'
 import { InvalidCredentialsError, MalformedFormError } from '../../lib/http-errors.js'
-import { ServiceUnavailableSchema, TextSchema, TooManyAttemptsSchema, ValidationErrorSchema, bodyResponses, errorResponse } from '../../schemas/common.js'
+import { ServiceUnavailableSchema, TextSchema, TooManyAttemptsSchema, ValidationErrorSchema, bodyResponses, errorResponse, faultResponses } from '../../schemas/common.js'
 
 const LoginFormSchema = Type.Object({
   username: TextSchema({ minLength: 1, description: 'The email address', examples: ['ada@example.com'] }),
@@ -52,9 +52,11 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
         200: TokenSchema,
         403: errorResponse('Unknown email or wrong password (the same answer for both)', 'Invalid Credentials'),
         ...bodyResponses('The body is neither a form (urlencoded or multipart) nor JSON'),
+        400: errorResponse('The form cannot be read (multipart without its boundary, or cut short), or the body does not match its Content-Length', 'The form body could not be read'),
         422: ValidationErrorSchema,
         429: TooManyAttemptsSchema,
-        503: ServiceUnavailableSchema
+        503: ServiceUnavailableSchema,
+        ...faultResponses
       }
     }
   }, async function logIn (request) {

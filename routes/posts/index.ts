@@ -5,7 +5,7 @@ import type { Queryable } from '../../entities/queryable.js'
 import { ForbiddenError, PostNotFoundError, UnprocessableError } from '../../lib/http-errors.js'
 import { atLeastOneOf } from '../../lib/validation-detail.js'
 import { existingUser } from '../../plugins/auth.js'
-import { IdParamsSchema, UnauthorizedSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, isStoredId, limitedResponses } from '../../schemas/common.js'
+import { IdParamsSchema, UnauthorizedSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, faultResponses, isStoredId, limitedResponses } from '../../schemas/common.js'
 import { ListQuerySchema, PostCreateSchema, PostOutSchema, PostPatchSchema, PostSchema } from './schemas.js'
 
 const notFound = errorResponse('No post has that id', 'Post with id: 7 does not exist')
@@ -32,7 +32,8 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
         200: Type.Array(PostOutSchema, { description: 'A page of posts with their vote counts' }),
         401: UnauthorizedSchema,
         422: ValidationErrorSchema,
-        ...limitedResponses
+        ...limitedResponses,
+        ...faultResponses
       }
     }
   }, async function list (request) {
@@ -47,7 +48,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Get a post with its vote count',
       description: 'Any logged-in user may read any post.',
       params: IdParamsSchema,
-      response: { 200: asResponse(PostOutSchema, 'The post'), 401: UnauthorizedSchema, 404: notFound, 422: ValidationErrorSchema, ...limitedResponses }
+      response: { 200: asResponse(PostOutSchema, 'The post'), 401: UnauthorizedSchema, 404: notFound, 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function get (request) {
     const { id } = request.params
@@ -64,7 +65,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Create a post',
       description: 'The post is owned by the token\'s user; `published` defaults to true.',
       body: PostCreateSchema,
-      response: { 201: asResponse(PostSchema, 'The new post, owned by the token\'s user'), 401: UnauthorizedSchema, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses }
+      response: { 201: asResponse(PostSchema, 'The new post, owned by the token\'s user'), 401: UnauthorizedSchema, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function create (request, reply) {
     const { title, content, published = true } = request.body
@@ -87,7 +88,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Title and content are required; published defaults to true.',
       params: IdParamsSchema,
       body: PostCreateSchema,
-      response: { 200: asResponse(PostSchema, 'The updated post'), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses }
+      response: { 200: asResponse(PostSchema, 'The updated post'), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function replace (request) {
     const { title, content, published = true } = request.body
@@ -102,7 +103,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Only the owner may change a post; the fields left out keep their values.',
       params: IdParamsSchema,
       body: PostPatchSchema,
-      response: { 200: asResponse(PostSchema, 'The updated post'), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses }
+      response: { 200: asResponse(PostSchema, 'The updated post'), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function patch (request) {
     const { title, content, published } = request.body
@@ -120,7 +121,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Delete a post and its votes',
       description: 'Only the owner may delete a post; its votes go with it.',
       params: IdParamsSchema,
-      response: { 204: Type.Null({ description: 'Deleted' }), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses }
+      response: { 204: Type.Null({ description: 'Deleted' }), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function remove (request, reply) {
     const { id } = request.params

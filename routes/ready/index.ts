@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { ServiceUnavailableSchema } from '../../schemas/common.js'
+import { ServiceUnavailableSchema, faultResponses } from '../../schemas/common.js'
 
 /** Readiness for a load balancer or orchestrator: 200 only while the database answers. */
 const ready: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -13,7 +13,8 @@ const ready: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['Health'],
       response: {
         200: Type.Object({ status: Type.Literal('ready') }, { title: 'ReadyStatus', description: 'The database answers' }),
-        503: ServiceUnavailableSchema
+        503: ServiceUnavailableSchema,
+        ...faultResponses
       }
     }
   }, async function checkReady () {

@@ -3,7 +3,7 @@ import { Type } from 'typebox'
 import { createUser, findUserById } from '../../entities/user-repository.js'
 import { InvalidTokenError, UserNotFoundError } from '../../lib/http-errors.js'
 import { MAX_BYTES } from '../../plugins/validation.js'
-import { EmailSchema, IdParamsSchema, ServiceUnavailableSchema, TextSchema, TooManyAttemptsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, isStoredId, limitedResponses } from '../../schemas/common.js'
+import { EmailSchema, IdParamsSchema, ServiceUnavailableSchema, TextSchema, TooManyAttemptsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, faultResponses, isStoredId, limitedResponses } from '../../schemas/common.js'
 
 const UserCreateSchema = Type.Object({
   email: EmailSchema,
@@ -25,7 +25,8 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
         ...bodyResponses(),
         422: ValidationErrorSchema,
         429: TooManyAttemptsSchema,
-        503: ServiceUnavailableSchema
+        503: ServiceUnavailableSchema,
+        ...faultResponses
       }
     }
   }, async function register (request, reply) {
@@ -43,7 +44,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'The user the bearer token was issued to.',
       tags: ['Users'],
       security: bearerSecurity,
-      response: { 200: asResponse(UserOutSchema, 'The token\'s user'), 401: UnauthorizedSchema, ...limitedResponses }
+      response: { 200: asResponse(UserOutSchema, 'The token\'s user'), 401: UnauthorizedSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function me (request) {
     const user = await findUserById(fastify.pg, request.userId)
@@ -62,7 +63,8 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
         200: asResponse(UserOutSchema, 'The user'),
         404: errorResponse('No user has that id', 'User with id: 7 does not exist'),
         422: ValidationErrorSchema,
-        ...limitedResponses
+        ...limitedResponses,
+        ...faultResponses
       }
     }
   }, async function getUser (request) {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { castVote } from '../../entities/vote-repository.js'
 import { InvalidTokenError, PostNotFoundError, VoteConflictError, VoteNotFoundError } from '../../lib/http-errors.js'
-import { UnauthorizedSchema, ValidationErrorSchema, bearerSecurity, bodyResponses, errorResponse, isStoredId, limitedResponses } from '../../schemas/common.js'
+import { UnauthorizedSchema, ValidationErrorSchema, bearerSecurity, bodyResponses, errorResponse, faultResponses, isStoredId, limitedResponses } from '../../schemas/common.js'
 
 const VoteSchema = Type.Object({
   post_id: Type.Integer({ examples: [7] }),
@@ -30,7 +30,8 @@ const vote: FastifyPluginAsyncTypebox = async (fastify) => {
         409: errorResponse('This user has already voted on the post', 'user 1 has already voted on post 7'),
         ...bodyResponses(),
         422: ValidationErrorSchema,
-        ...limitedResponses
+        ...limitedResponses,
+        ...faultResponses
       }
     }
   }, async function voteOrTakeBack (request, reply) {
