@@ -18,6 +18,11 @@ const TYPE_NAMES: Record<string, [type: string, msg: string]> = {
   array: ['list_type', 'Input should be a valid list']
 }
 
+const listed = (names: string[]) => names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names.join('')
+
+/** The problem with a body that has none of the fields that may be changed. */
+export const atLeastOneOf = (names: string[]) => `At least one of ${listed(names)} must be given`
+
 function describe (error: FastifySchemaValidationError): [type: string, msg: string] {
   const params = error.params as Record<string, unknown>
   switch (error.keyword) {
@@ -31,7 +36,11 @@ function describe (error: FastifySchemaValidationError): [type: string, msg: str
       : ['string_pattern_mismatch', `String should match pattern '${params.pattern}'`]
     case 'minimum': return ['greater_than_equal', `Input should be greater than or equal to ${params.limit}`]
     case 'maximum': return ['less_than_equal', `Input should be less than or equal to ${params.limit}`]
-    case 'minProperties': return ['missing', 'At least one field must be given']
+    case 'minProperties': {
+      // The schema comes with the error when its validator is verbose (request bodies).
+      const names = Object.keys((error as { parentSchema?: { properties?: object } }).parentSchema?.properties ?? {})
+      return ['missing', names.length > 0 ? atLeastOneOf(names) : 'At least one field must be given']
+    }
     case 'format': return params.format === 'email'
       ? ['value_error', 'value is not a valid email address']
       : ['value_error', `Input should be a valid ${params.format}`]
@@ -42,7 +51,11 @@ function describe (error: FastifySchemaValidationError): [type: string, msg: str
 
 /** Turns Ajv's errors into FastAPI's `detail` list: where (`loc`), what (`msg`) and a machine-readable `type`. */
 export function toValidationDetail (errors: FastifySchemaValidationError[], context: string): ValidationDetail[] {
-  return errors.map(error => {
+  // An `enum` that lists what a field's type and bounds already allow (`dir`: 0 or 1) restates
+  // their problem: it is reported only when it is the field's only one.
+  const restated = (error: FastifySchemaValidationError) => error.keyword === 'enum' &&
+    errors.some(other => other !== error && other.instancePath === error.instancePath && other.keyword !== 'enum')
+  return errors.filter(error => !restated(error)).map(error => {
     const loc: (string | number)[] = [LOCATIONS[context] ?? context]
     for (const segment of error.instancePath.split('/').slice(1)) {
       const key = segment.replace(/~1/g, '/').replace(/~0/g, '~')

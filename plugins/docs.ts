@@ -3,6 +3,7 @@ import { createRequire } from 'node:module'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
+import { hoistTitledSchemas } from '../lib/openapi-components.js'
 import { addExamples } from '../lib/openapi-examples.js'
 import { addPageHeaders } from './security-headers.js'
 
@@ -29,7 +30,8 @@ const REDOC_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-
 /** The OpenAPI document from the route schemas, at /openapi.json, with Swagger UI at /docs and ReDoc at /redoc, all offline. */
 export default fp(async function docs (fastify) {
   await fastify.register(swagger, {
-    transformObject: document => addExamples('openapiObject' in document ? document.openapiObject : document.swaggerObject),
+    // A copy: the document must share no object with the route schemas, which serialise the answers.
+    transformObject: document => hoistTitledSchemas(addExamples(structuredClone('openapiObject' in document ? document.openapiObject : document.swaggerObject))),
     openapi: {
       openapi: '3.1.0',
       info: {
@@ -37,6 +39,8 @@ export default fp(async function docs (fastify) {
         description: 'A social-posts API: register, log in for a JWT, write, search and vote on posts.',
         version: '0.1.0'
       },
+      // Relative: the host and scheme the document was fetched from, whatever proxy is in front.
+      servers: [{ url: '/', description: 'This server' }],
       tags: [
         { name: 'Root', description: 'A greeting that shows the server is up' },
         { name: 'Users', description: 'Registration and user profiles' },

@@ -60,7 +60,8 @@ function readingIntegers (schema: ObjectSchema, validate: ValidateFunction): Val
  * paths and headers arrive as text and are coerced. Every problem is reported, not just the first.
  */
 export default fp(async function validation (fastify) {
-  const forBody = createAjv({ coerceTypes: false })
+  // verbose: a problem's message may need its schema (which fields a `minProperties` is about).
+  const forBody = createAjv({ coerceTypes: false, verbose: true })
   const forText = createAjv({ coerceTypes: 'array' })
   fastify.setValidatorCompiler(({ schema, httpPart }) =>
     httpPart === 'body' ? forBody.compile(schema) : readingIntegers(schema as ObjectSchema, forText.compile(schema)))

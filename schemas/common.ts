@@ -23,25 +23,55 @@ export const UserOutSchema = Type.Object({
   id: Type.Integer({ examples: [1] }),
   email: Type.String({ examples: ['ada@example.com'] }),
   created_at: TimestampSchema
-}, { description: 'A user, as anyone may see it' })
+}, { title: 'UserOut', description: 'A user, as anyone may see it' })
 
-export const messageSchema = (description: string, example: string) =>
-  Type.Object({ message: Type.String({ examples: [example] }) }, { description })
+/**
+ * Titled schemas are named components of the OpenAPI document (see lib/openapi-components.ts),
+ * so each title must always come with the same schema. What differs between the routes that
+ * share one goes beside it: `x-response-description` for the response's description, and
+ * `examples` for its example (both moved out of the schema by @fastify/swagger).
+ */
+export const asResponse = <S extends object>(schema: S, description: string, example?: unknown) =>
+  ({ ...schema, 'x-response-description': description, ...(example === undefined ? {} : { examples: [example] }) })
 
-/** A 4xx or 5xx answer: `{"detail": example}`. */
-export const errorResponse = (description: string, example: string) =>
-  Type.Object({ detail: Type.String({ examples: [example] }) }, { description })
+const HTTPErrorSchema = Type.Object({ detail: Type.String() }, { title: 'HTTPError', description: 'What went wrong' })
+
+interface HeaderSchema { type: 'integer' | 'string', description: string }
+
+/** A 4xx or 5xx answer: `{"detail": example}`, with the headers it always carries. */
+export const errorResponse = (description: string, example: string, headers?: Record<string, HeaderSchema>) =>
+  ({ ...asResponse(HTTPErrorSchema, description, { detail: example }), ...(headers ? { headers } : {}) })
 
 export const ValidationErrorSchema = Type.Object({
   detail: Type.Array(Type.Object({
     loc: Type.Array(Type.Union([Type.String(), Type.Integer()]), { examples: [['body', 'title']] }),
     msg: Type.String({ examples: ['Field required'] }),
     type: Type.String({ examples: ['missing'] })
-  }))
-}, { description: 'The request failed validation: one entry per problem' })
+  }, { title: 'ValidationError', description: 'One problem: where (`loc`), what (`msg`) and its kind (`type`)' }))
+}, { title: 'HTTPValidationError', description: 'The request failed validation: one entry per problem' })
 
-export const TooManyAttemptsSchema = errorResponse('Over LOGIN_RATE_LIMIT attempts a minute from this address or for this account (with `Retry-After`)', 'Too many requests: retry in 42 seconds')
-export const UnauthorizedSchema = errorResponse('Not authenticated, or the token is invalid or expired (with `WWW-Authenticate: Bearer`)', 'Could not validate credentials')
+const RETRY_AFTER = { 'Retry-After': { type: 'integer', description: 'Seconds to wait before trying again' } } as const
+
+/** Over RATE_LIMIT requests a minute from one address: every route but /health and /ready. */
+export const TooManyRequestsSchema = errorResponse('Over RATE_LIMIT requests a minute from this address (with `Retry-After`)', 'Too many requests: retry in 42 seconds', RETRY_AFTER)
+export const TooManyAttemptsSchema = errorResponse('Over LOGIN_RATE_LIMIT attempts a minute from this address or for this account, or over RATE_LIMIT requests a minute from this address (with `Retry-After`)', 'Too many requests: retry in 42 seconds', RETRY_AFTER)
+export const ServiceUnavailableSchema = errorResponse('The database cannot be reached, or the server is overloaded (with `Retry-After`)', 'Service unavailable', RETRY_AFTER)
+export const UnauthorizedSchema = errorResponse('Not authenticated, or the token is invalid or expired (with `WWW-Authenticate: Bearer`)', 'Could not validate credentials', {
+  'WWW-Authenticate': { type: 'string', description: 'Always `Bearer`' }
+})
+
+/** What any route can answer besides its own statuses: it is rate-limited, and shed under overload or a database outage. */
+export const limitedResponses = { 429: TooManyRequestsSchema, 503: ServiceUnavailableSchema }
+
+/** A fault of the server (a bug, a broken database), never of the request: every route can answer it. */
+export const faultResponses = { 500: errorResponse('The server failed; the fault is logged with the request id', 'Internal Server Error') }
+
+/** What a route that reads a body (POST, PUT, PATCH and DELETE: Fastify reads a DELETE's body too) can answer besides. */
+export const bodyResponses = (unsupported = 'The body is not JSON') => ({
+  400: errorResponse('The body is shorter or longer than its Content-Length', 'Request body size did not match Content-Length'),
+  413: errorResponse('The body is larger than BODY_LIMIT bytes', 'Request body is too large'),
+  415: errorResponse(unsupported, 'Unsupported Media Type')
+})
 
 /** The bearer-token security requirement, for routes that authenticate. */
 export const bearerSecurity = [{ OAuth2PasswordBearer: [] }]

@@ -7,6 +7,7 @@ import app from '../app.js'
 import { serverOptions } from '../lib/server-options.js'
 import { loadConfig, type ConfigSource } from '../plugins/config.js'
 import { TEMPLATE_VARIABLE, withClient } from './template-database.js'
+import { checkAnswersAgainstDocument } from './conformance.js'
 
 export const TEST_SECRET = 'postline-test-secret-0123456789abcdef'
 
@@ -50,6 +51,8 @@ export async function build (t: Test, options: BuildOptions = {}): Promise<Fasti
   const config = loadConfig({ BCRYPT_ROUNDS: '4', BCRYPT_WORKERS: '1', SECRET_KEY: TEST_SECRET, LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0', MAX_EVENT_LOOP_DELAY: '0', ...options.config, DATABASE_URL: databaseUrl })
   const fastify = Fastify({ ...serverOptions(config), logger: options.logger ?? false })
   t.teardown(() => fastify.close())
+  // Before the routes, so that every answer of every test is held to the OpenAPI document.
+  checkAnswersAgainstDocument(t, fastify)
   // Unwrapped, so tests can reach the app's decorators (orm, config, jwt).
   await fastify.register(fp(app), { config, migrate: true })
   await fastify.ready()

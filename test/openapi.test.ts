@@ -3,18 +3,20 @@ import { Ajv2020 } from 'ajv/dist/2020.js'
 import addFormats from 'ajv-formats'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { build } from './helper.js'
+import { hoistTitledSchemas } from '../lib/openapi-components.js'
+import { build, createPost, createUser } from './helper.js'
 
 interface MediaType { schema?: Record<string, unknown>, example?: unknown }
 
 interface Operation {
+  operationId?: string
   summary?: string
   tags?: string[]
   security?: Record<string, string[]>[]
   description?: string
   parameters?: { name: string, in: string, required?: boolean, schema?: { default?: unknown } }[]
   requestBody?: { content?: Record<string, MediaType> }
-  responses?: Record<string, { description?: string, content?: Record<string, MediaType> }>
+  responses?: Record<string, { description?: string, headers?: Record<string, { schema?: { type?: string } }>, content?: Record<string, MediaType> }>
 }
 
 interface OpenApiDocument {
@@ -22,7 +24,11 @@ interface OpenApiDocument {
   paths: Record<string, Record<string, Operation>>
   tags?: { name: string, description?: string }[]
   security?: unknown[]
-  components?: { securitySchemes?: Record<string, { type?: string, flows?: { password?: { tokenUrl?: string } } }> }
+  servers?: { url: string }[]
+  components?: {
+    securitySchemes?: Record<string, { type?: string, flows?: { password?: { tokenUrl?: string } } }>
+    schemas?: Record<string, Record<string, unknown>>
+  }
 }
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
@@ -185,13 +191,156 @@ t.test('each tag the operations use is declared with a description', async t => 
   }
 })
 
+/** Statuses any route may answer for reasons of its own kind rather than its own logic (see the test below). */
+const CROSS_CUTTING = ['400', '413', '415', '429', '500', '503']
+
 t.test('each operation documents the status codes the contract gives it', async t => {
   for (const [path, methods] of Object.entries(CONTRACT_STATUSES)) {
     for (const [method, statuses] of Object.entries(methods)) {
       const documented = Object.keys(doc.paths[path]?.[method]?.responses ?? {}).sort()
-      t.strictSame(documented, statuses, `${method} ${path}`)
+      t.strictSame(documented.filter(status => !CROSS_CUTTING.includes(status)), statuses.filter(status => !CROSS_CUTTING.includes(status)), `${method} ${path}`)
+      t.strictSame(statuses.filter(status => !documented.includes(status)), [], `${method} ${path} documents all of ${statuses.join(', ')}`)
     }
   }
+})
+
+t.test('400, 413, 415, 429, 500 and 503 are documented wherever they can be answered, with Retry-After on 429 and 503', async t => {
+  const NOT_LIMITED = ['/health', '/ready'] // their config turns the rate limit off
+  const NOT_SHED = ['/health'] // let through under overload, and reads no database
+  const BODY_METHODS = ['post', 'put', 'patch', 'delete'] // Fastify reads a DELETE's body too
+  for (const [path, method, operation] of operations(doc)) {
+    const responses = operation.responses ?? {}
+    const name = `${method} ${path}`
+    t.equal('429' in responses, !NOT_LIMITED.includes(path), `${name}: 429 ${NOT_LIMITED.includes(path) ? 'not ' : ''}documented`)
+    t.equal('503' in responses, !NOT_SHED.includes(path), `${name}: 503 ${NOT_SHED.includes(path) ? 'not ' : ''}documented`)
+    t.ok('500' in responses, `${name}: 500`)
+    t.equal('400' in responses, BODY_METHODS.includes(method), `${name}: 400`)
+    t.equal('413' in responses, BODY_METHODS.includes(method), `${name}: 413`)
+    t.equal('415' in responses, BODY_METHODS.includes(method), `${name}: 415`)
+    for (const status of ['429', '503'].filter(status => status in responses)) {
+      t.strictSame(responses[status]?.headers?.['Retry-After']?.schema, { type: 'integer' }, `${name} ${status} has a Retry-After header in seconds`)
+    }
+    const example = (status: string) => (responses[status]?.content?.['application/json']?.example as { detail?: string } | undefined)?.detail
+    if ('400' in responses) t.equal(example('400'), path === '/login' ? 'The form body could not be read' : 'Request body size did not match Content-Length', `${name} 400 example`)
+    t.equal(example('500'), 'Internal Server Error', `${name} 500 example`)
+    if ('413' in responses) t.equal(example('413'), 'Request body is too large', `${name} 413 example`)
+    if ('415' in responses) t.equal(example('415'), 'Unsupported Media Type', `${name} 415 example`)
+    if ('429' in responses) t.match(example('429'), /^Too many requests: retry in \d+ seconds$/, `${name} 429 example`)
+    if ('503' in responses) t.equal(example('503'), 'Service unavailable', `${name} 503 example`)
+  }
+  t.strictSame(doc.paths['/posts']?.get?.responses?.['401']?.headers?.['WWW-Authenticate']?.schema, { type: 'string' }, 'a 401 documents its WWW-Authenticate header')
+})
+
+const schemaOf = (operation: Operation | undefined, status?: string) =>
+  (status ? operation?.responses?.[status]?.content?.['application/json'] : Object.values(operation?.requestBody?.content ?? {})[0])?.schema
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` })
+const component = (name: string) => doc.components?.schemas?.[name] as { properties?: Record<string, Record<string, unknown>>, [key: string]: unknown } | undefined
+
+t.test('the shared shapes are named components, referenced where they are used', async t => {
+  const names = Object.keys(doc.components?.schemas ?? {})
+  for (const name of ['UserOut', 'UserCreate', 'Body_login_login_post', 'Token', 'Post', 'PostOut', 'PostCreate', 'PostPatch', 'VoteIn', 'VoteMessage', 'HTTPError', 'HTTPValidationError', 'ValidationError']) {
+    t.ok(names.includes(name), `components.schemas has ${name}`)
+    t.equal(component(name)?.title, name, `${name} keeps its title`)
+  }
+  const { paths } = doc
+  t.strictSame(schemaOf(paths['/users']?.post), ref('UserCreate'), 'POST /users takes a UserCreate')
+  t.strictSame(schemaOf(paths['/users']?.post, '201'), ref('UserOut'), 'POST /users answers a UserOut')
+  t.strictSame(schemaOf(paths['/users/me']?.get, '200'), ref('UserOut'), 'GET /users/me answers a UserOut')
+  t.strictSame(schemaOf(paths['/login']?.post), ref('Body_login_login_post'), 'POST /login takes the login form')
+  t.strictSame(schemaOf(paths['/login']?.post, '200'), ref('Token'), 'POST /login answers a Token')
+  t.strictSame((schemaOf(paths['/posts']?.get, '200') as { items?: unknown })?.items, ref('PostOut'), 'GET /posts answers a list of PostOut')
+  t.strictSame(schemaOf(paths['/posts/{id}']?.get, '200'), ref('PostOut'), 'GET /posts/{id} answers a PostOut')
+  t.strictSame(schemaOf(paths['/posts']?.post), ref('PostCreate'), 'POST /posts takes a PostCreate')
+  t.strictSame(schemaOf(paths['/posts/{id}']?.put), ref('PostCreate'), 'PUT /posts/{id} takes a PostCreate')
+  t.strictSame(schemaOf(paths['/posts/{id}']?.patch), ref('PostPatch'), 'PATCH /posts/{id} takes a PostPatch')
+  for (const method of ['put', 'patch']) t.strictSame(schemaOf(paths['/posts/{id}']?.[method], '200'), ref('Post'), `${method} /posts/{id} answers a Post`)
+  t.strictSame(schemaOf(paths['/vote']?.post), ref('VoteIn'), 'POST /vote takes a VoteIn')
+  t.strictSame(schemaOf(paths['/vote']?.post, '201'), ref('VoteMessage'), 'POST /vote answers a VoteMessage')
+  t.strictSame(component('PostOut')?.properties?.Post, ref('Post'), 'PostOut refers to Post')
+  t.strictSame(component('Post')?.properties?.owner, ref('UserOut'), 'Post refers to UserOut')
+  t.strictSame((component('HTTPValidationError')?.properties?.detail as { items?: unknown })?.items, ref('ValidationError'), 'HTTPValidationError refers to ValidationError')
+  for (const [path, method, operation] of operations(doc)) {
+    for (const [status, response] of Object.entries(operation.responses ?? {})) {
+      const schema = response.content?.['application/json']?.schema
+      if (status === '422') t.strictSame(schema, ref('HTTPValidationError'), `${method} ${path} 422`)
+      else if (Number(status) >= 400) t.strictSame(schema, ref('HTTPError'), `${method} ${path} ${status}`)
+    }
+  }
+})
+
+t.test('no schema is left inline with a title: each titled one is a component', async t => {
+  const inline: string[] = []
+  const walk = (node: unknown, where: string) => {
+    if (node === null || typeof node !== 'object') return
+    if (typeof (node as { title?: unknown }).title === 'string' && (node as { type?: unknown }).type !== undefined) inline.push(where)
+    for (const [key, value] of Object.entries(node)) if (key !== 'example' && key !== 'examples') walk(value, `${where}/${key}`)
+  }
+  walk(doc.paths, 'paths')
+  t.strictSame(inline, [])
+})
+
+t.test('a title names one schema: the same schema twice is one component, two different ones throw', async t => {
+  const named = (description: string) => ({ title: 'Thing', type: 'object', properties: { name: { type: 'string' } }, description })
+  const documentWith = (first: object, second: object) => ({
+    paths: {
+      '/a': { get: { responses: { 200: { content: { 'application/json': { schema: first } } } } } },
+      '/b': { post: { requestBody: { content: { 'application/json': { schema: { type: 'array', items: second } } } } } }
+    }
+  })
+  const same = hoistTitledSchemas(documentWith(named('A thing'), named('A thing'))) as unknown as OpenApiDocument
+  t.strictSame(Object.keys(same.components?.schemas ?? {}), ['Thing'])
+  t.strictSame(schemaOf(same.paths['/a']?.get, '200'), ref('Thing'))
+  t.strictSame((schemaOf(same.paths['/b']?.post) as { items?: unknown }).items, ref('Thing'))
+  t.throws(() => hoistTitledSchemas(documentWith(named('A thing'), named('Another thing'))),
+    /Two different schemas are titled "Thing": at paths\/\/a\/get\/responses\/200\/application\/json and at paths\/\/b\/post\/requestBody\/application\/json\/items/)
+  t.throws(() => hoistTitledSchemas(documentWith({ ...named('A thing'), title: 'A thing' }, {})), /cannot name a component/)
+})
+
+t.test('every operation has a stable, readable and unique operationId', async t => {
+  const ids = Object.fromEntries(operations(doc).map(([path, method, operation]) => [`${method} ${path}`, operation.operationId]))
+  t.strictSame(ids, {
+    'get /': 'getRoot',
+    'get /health': 'checkHealth',
+    'get /ready': 'checkReady',
+    'post /users': 'createUser',
+    'get /users/me': 'getCurrentUser',
+    'get /users/{id}': 'getUser',
+    'post /login': 'login',
+    'get /posts': 'listPosts',
+    'post /posts': 'createPost',
+    'get /posts/{id}': 'getPost',
+    'put /posts/{id}': 'replacePost',
+    'patch /posts/{id}': 'patchPost',
+    'delete /posts/{id}': 'deletePost',
+    'post /vote': 'vote'
+  })
+})
+
+t.test('the document says what a client may send and get: dir is 0 or 1, a PATCH names a field, a vote answers one of two messages', async t => {
+  t.match(component('VoteIn')?.properties?.dir, { type: 'integer', enum: [0, 1] }, 'dir is the integer 0 or 1')
+  t.equal(component('PostPatch')?.minProperties, 1, 'a PATCH body has at least one field')
+  t.match(component('VoteMessage')?.properties?.message, { type: 'string', enum: ['successfully added vote', 'successfully deleted vote'] })
+})
+
+t.test('the server still answers dir 2 and an empty PATCH with the same 422 bodies', async t => {
+  const app = await build(t)
+  const user = await createUser(app)
+  const post = await createPost(app, user)
+  const dir2 = await app.inject({ method: 'POST', url: '/vote', headers: user.headers, payload: { post_id: post.id, dir: 2 } })
+  t.equal(dir2.statusCode, 422)
+  t.strictSame(dir2.json(), { detail: [{ loc: ['body', 'dir'], msg: 'Input should be less than or equal to 1', type: 'less_than_equal' }] })
+  const dirText = await app.inject({ method: 'POST', url: '/vote', headers: user.headers, payload: { post_id: post.id, dir: 'up' } })
+  t.strictSame(dirText.json(), { detail: [{ loc: ['body', 'dir'], msg: 'Input should be a valid integer', type: 'int_parsing' }] }, 'one problem for a text dir')
+  const empty = { detail: [{ loc: ['body'], msg: 'At least one of title, content and published must be given', type: 'missing' }] }
+  for (const payload of [{}, { colour: 'blue' }]) {
+    const response = await app.inject({ method: 'PATCH', url: `/posts/${post.id}`, headers: user.headers, payload })
+    t.equal(response.statusCode, 422, JSON.stringify(payload))
+    t.strictSame(response.json(), empty, JSON.stringify(payload))
+  }
+})
+
+t.test('the document names its server: relative, so it is right behind any host or proxy', async t => {
+  t.strictSame(doc.servers, [{ url: '/', description: 'This server' }])
 })
 
 t.test('the security scheme is an OAuth2 password flow whose token URL is /login', async t => {
@@ -218,7 +367,8 @@ t.test('POST /login takes an url-encoded form with username and password', async
   const content = doc.paths['/login']?.post?.requestBody?.content ?? {}
   t.ok('application/x-www-form-urlencoded' in content)
   t.notOk('application/json' in content)
-  t.match(content['application/x-www-form-urlencoded'], { schema: { properties: { username: {}, password: {} } } })
+  const schema = content['application/x-www-form-urlencoded']?.schema as { $ref?: string } | undefined
+  t.match(schema?.$ref ? resolvePointer(doc, schema.$ref) : schema, { properties: { username: {}, password: {} } })
 })
 
 t.test('no response schema has a password property', async t => {

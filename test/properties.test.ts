@@ -46,7 +46,7 @@ await sql(app, 'delete from users where id = ?', [gone.id])
 for (const owner of [alice, bob, alice, bob, alice, bob]) await createPost(app, owner)
 // The registration body's documented examples name a real user, so that generated bodies
 // built from the examples (of the login form, say) can succeed.
-const registration = (doc.paths['/users']?.post?.requestBody?.content?.['application/json']?.schema?.properties ?? {}) as Record<string, { examples?: string[] }>
+const registration = ((inline(doc.paths['/users']?.post?.requestBody?.content?.['application/json']?.schema) as Schema | undefined)?.properties ?? {}) as Record<string, { examples?: string[] }>
 const example = await createUser(app, registration.email?.examples?.[0], registration.password?.examples?.[0])
 
 /** A copy of `node` with every local `$ref` replaced by what it points to. */

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { faultResponses } from '../../schemas/common.js'
 
 /** Liveness: the process answers. It reads nothing, so a database outage does not fail it. */
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -7,10 +8,11 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
     // Alive even when overloaded or limited: an orchestrator must not restart a busy process.
     config: { rateLimit: false, pressureHandler: () => undefined },
     schema: {
+      operationId: 'checkHealth',
       summary: 'Is the process alive?',
       description: 'Always 200 while the process serves; see `/ready` for the database.',
       tags: ['Health'],
-      response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'The process is alive' }) }
+      response: { 200: Type.Object({ status: Type.Literal('ok') }, { title: 'HealthStatus', description: 'The process is alive' }), ...faultResponses }
     }
   }, async function alive () {
     return { status: 'ok' as const }

@@ -5,17 +5,17 @@ import { randomBytes } from 'node:crypto'
 import { Type } from 'typebox'
 import { findCredentialsByEmail } from '../../entities/user-repository.js'
 import { InvalidCredentialsError, MalformedFormError } from '../../lib/http-errors.js'
-import { PASSWORD_MAX_BYTES, TextSchema, TooManyAttemptsSchema, ValidationErrorSchema, errorResponse } from '../../schemas/common.js'
+import { PASSWORD_MAX_BYTES, ServiceUnavailableSchema, TextSchema, TooManyAttemptsSchema, ValidationErrorSchema, bodyResponses, errorResponse, faultResponses } from '../../schemas/common.js'
 
 const LoginFormSchema = Type.Object({
   username: TextSchema({ minLength: 1, description: 'The email address', examples: ['ada@example.com'] }),
   password: Type.String({ minLength: 1, examples: ['correct horse'] })
-}, { description: 'An OAuth2 password-flow form; grant_type, scope and client credentials are ignored' })
+}, { title: 'Body_login_login_post', description: 'An OAuth2 password-flow form; grant_type, scope and client credentials are ignored' })
 
 const TokenSchema = Type.Object({
   access_token: Type.String({ examples: ['eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...'] }),
   token_type: Type.Literal('bearer')
-}, { description: 'A bearer token for the `Authorization` header' })
+}, { title: 'Token', description: 'A bearer token for the `Authorization` header' })
 
 const login: FastifyPluginAsyncTypebox = async (fastify) => {
   await fastify.register(formbody)
@@ -42,6 +42,7 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     preHandler: fastify.limitAttempts,
     schema: {
+      operationId: 'login',
       summary: 'Log in for an access token',
       description: 'Takes `username` (the email) and `password` as a form and answers with a JWT.',
       tags: ['Authentication'],
@@ -50,8 +51,12 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
       response: {
         200: TokenSchema,
         403: errorResponse('Unknown email or wrong password (the same answer for both)', 'Invalid Credentials'),
+        ...bodyResponses('The body is neither a form (urlencoded or multipart) nor JSON'),
+        400: errorResponse('The form cannot be read (multipart without its boundary, or cut short), or the body does not match its Content-Length', 'The form body could not be read'),
         422: ValidationErrorSchema,
-        429: TooManyAttemptsSchema
+        429: TooManyAttemptsSchema,
+        503: ServiceUnavailableSchema,
+        ...faultResponses
       }
     }
   }, async function logIn (request) {

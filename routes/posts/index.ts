@@ -3,8 +3,9 @@ import { Type } from 'typebox'
 import { createPost, deletePost, findPostOut, findPostOwnerId, listPosts, updatePost, type PostChanges } from '../../entities/post-repository.js'
 import type { Queryable } from '../../entities/queryable.js'
 import { ForbiddenError, PostNotFoundError, UnprocessableError } from '../../lib/http-errors.js'
+import { atLeastOneOf } from '../../lib/validation-detail.js'
 import { existingUser } from '../../plugins/auth.js'
-import { IdParamsSchema, UnauthorizedSchema, ValidationErrorSchema, bearerSecurity, errorResponse, isStoredId } from '../../schemas/common.js'
+import { IdParamsSchema, UnauthorizedSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, faultResponses, isStoredId, limitedResponses } from '../../schemas/common.js'
 import { ListQuerySchema, PostCreateSchema, PostOutSchema, PostPatchSchema, PostSchema } from './schemas.js'
 
 const notFound = errorResponse('No post has that id', 'Post with id: 7 does not exist')
@@ -23,13 +24,16 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/', {
     schema: {
       ...common,
+      operationId: 'listPosts',
       summary: 'List posts, newest first',
       description: 'Pages with `limit` (1 to 100) and `skip`; `search` keeps the posts whose title contains the text, letter case aside. Each post comes with its owner and vote count.',
       querystring: ListQuerySchema,
       response: {
         200: Type.Array(PostOutSchema, { description: 'A page of posts with their vote counts' }),
         401: UnauthorizedSchema,
-        422: ValidationErrorSchema
+        422: ValidationErrorSchema,
+        ...limitedResponses,
+        ...faultResponses
       }
     }
   }, async function list (request) {
@@ -40,10 +44,11 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/:id', {
     schema: {
       ...common,
+      operationId: 'getPost',
       summary: 'Get a post with its vote count',
       description: 'Any logged-in user may read any post.',
       params: IdParamsSchema,
-      response: { 200: { ...PostOutSchema, description: 'The post' }, 401: UnauthorizedSchema, 404: notFound, 422: ValidationErrorSchema }
+      response: { 200: asResponse(PostOutSchema, 'The post'), 401: UnauthorizedSchema, 404: notFound, 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function get (request) {
     const { id } = request.params
@@ -56,10 +61,11 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/', {
     schema: {
       ...common,
+      operationId: 'createPost',
       summary: 'Create a post',
       description: 'The post is owned by the token\'s user; `published` defaults to true.',
       body: PostCreateSchema,
-      response: { 201: { ...PostSchema, description: 'The new post, owned by the token\'s user' }, 401: UnauthorizedSchema, 422: ValidationErrorSchema }
+      response: { 201: asResponse(PostSchema, 'The new post, owned by the token\'s user'), 401: UnauthorizedSchema, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function create (request, reply) {
     const { title, content, published = true } = request.body
@@ -77,11 +83,12 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.put('/:id', {
     schema: {
       ...common,
+      operationId: 'replacePost',
       summary: 'Replace a post',
       description: 'Title and content are required; published defaults to true.',
       params: IdParamsSchema,
       body: PostCreateSchema,
-      response: { 200: { ...PostSchema, description: 'The updated post' }, 401: UnauthorizedSchema, 403: forbidden, 404: notFound, 422: ValidationErrorSchema }
+      response: { 200: asResponse(PostSchema, 'The updated post'), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function replace (request) {
     const { title, content, published = true } = request.body
@@ -91,16 +98,18 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.patch('/:id', {
     schema: {
       ...common,
+      operationId: 'patchPost',
       summary: 'Change some fields of a post',
       description: 'Only the owner may change a post; the fields left out keep their values.',
       params: IdParamsSchema,
       body: PostPatchSchema,
-      response: { 200: { ...PostSchema, description: 'The updated post' }, 401: UnauthorizedSchema, 403: forbidden, 404: notFound, 422: ValidationErrorSchema }
+      response: { 200: asResponse(PostSchema, 'The updated post'), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function patch (request) {
     const { title, content, published } = request.body
     if (title === undefined && content === undefined && published === undefined) {
-      throw new UnprocessableError([{ loc: ['body'], msg: 'At least one of title, content and published must be given', type: 'missing' }])
+      // Fields the schema ignores count for its minProperties: a body of only those is refused here.
+      throw new UnprocessableError([{ loc: ['body'], msg: atLeastOneOf(Object.keys(PostPatchSchema.properties)), type: 'missing' }])
     }
     return update(request.userId, request.params.id, { title, content, published })
   })
@@ -108,10 +117,11 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.delete('/:id', {
     schema: {
       ...common,
+      operationId: 'deletePost',
       summary: 'Delete a post and its votes',
       description: 'Only the owner may delete a post; its votes go with it.',
       params: IdParamsSchema,
-      response: { 204: Type.Null({ description: 'Deleted' }), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, 422: ValidationErrorSchema }
+      response: { 204: Type.Null({ description: 'Deleted' }), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function remove (request, reply) {
     const { id } = request.params

@@ -3,26 +3,30 @@ import { Type } from 'typebox'
 import { createUser, findUserById } from '../../entities/user-repository.js'
 import { InvalidTokenError, UserNotFoundError } from '../../lib/http-errors.js'
 import { MAX_BYTES } from '../../plugins/validation.js'
-import { EmailSchema, IdParamsSchema, PASSWORD_MAX_BYTES, TextSchema, TooManyAttemptsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, bearerSecurity, errorResponse, isStoredId } from '../../schemas/common.js'
+import { EmailSchema, IdParamsSchema, PASSWORD_MAX_BYTES, ServiceUnavailableSchema, TextSchema, TooManyAttemptsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, faultResponses, isStoredId, limitedResponses } from '../../schemas/common.js'
 
 const UserCreateSchema = Type.Object({
   email: EmailSchema,
   password: TextSchema({ minLength: 8, [MAX_BYTES]: PASSWORD_MAX_BYTES, description: '8 to 72 bytes (bcrypt reads no more)', examples: ['correct horse'] })
-})
+}, { title: 'UserCreate', description: 'A new user\'s email and password' })
 
 const users: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/', {
     preHandler: fastify.limitAttempts,
     schema: {
+      operationId: 'createUser',
       summary: 'Register a user',
       description: 'Creates a user with an email (unique regardless of letter case) and a password of 8 to 72 bytes, stored as a bcrypt hash.',
       tags: ['Users'],
       body: UserCreateSchema,
       response: {
-        201: { ...UserOutSchema, description: 'The new user' },
+        201: asResponse(UserOutSchema, 'The new user'),
         409: errorResponse('That email is already registered (letter case aside)', 'Email already registered'),
+        ...bodyResponses(),
         422: ValidationErrorSchema,
-        429: TooManyAttemptsSchema
+        429: TooManyAttemptsSchema,
+        503: ServiceUnavailableSchema,
+        ...faultResponses
       }
     }
   }, async function register (request, reply) {
@@ -35,11 +39,12 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/me', {
     preParsing: fastify.authenticate,
     schema: {
+      operationId: 'getCurrentUser',
       summary: 'The authenticated user',
       description: 'The user the bearer token was issued to.',
       tags: ['Users'],
       security: bearerSecurity,
-      response: { 200: { ...UserOutSchema, description: 'The token\'s user' }, 401: UnauthorizedSchema }
+      response: { 200: asResponse(UserOutSchema, 'The token\'s user'), 401: UnauthorizedSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function me (request) {
     const user = await findUserById(fastify.pg, request.userId)
@@ -49,14 +54,17 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/:id', {
     schema: {
+      operationId: 'getUser',
       summary: 'Get a user by id',
       description: 'Anyone may look a user up; the answer never carries the password.',
       tags: ['Users'],
       params: IdParamsSchema,
       response: {
-        200: { ...UserOutSchema, description: 'The user' },
+        200: asResponse(UserOutSchema, 'The user'),
         404: errorResponse('No user has that id', 'User with id: 7 does not exist'),
-        422: ValidationErrorSchema
+        422: ValidationErrorSchema,
+        ...limitedResponses,
+        ...faultResponses
       }
     }
   }, async function getUser (request) {
