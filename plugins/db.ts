@@ -55,6 +55,12 @@ export default fp<AppOptions>(async function db (fastify, opts) {
   }
 
   fastify.decorate('orm', orm)
+  // Added before the pool: onClose hooks run last-added first, so the pool's connections end
+  // before the database stops (else each logs 'terminating connection due to administrator command').
+  fastify.addHook('onClose', async () => {
+    await orm!.close()
+    await database.stop?.()
+  })
   // While the database is down a request waits at most POOL_CONNECT_TIMEOUT_MS for a
   // connection, and while it is frozen at most QUERY_TIMEOUT_MS for an answer, then gets a
   // 503: no request hangs on an outage. (The pool drops a connection whose query failed.)
@@ -69,8 +75,4 @@ export default fp<AppOptions>(async function db (fastify, opts) {
   // A pool's idle connection that fails (the server restarted) is dropped by pg; without a
   // listener its error event would end the process.
   fastify.pg.pool.on('error', err => log.warn({ err: { message: err.message } }, 'idle database connection closed'))
-  fastify.addHook('onClose', async () => {
-    await orm!.close()
-    await database.stop?.()
-  })
 }, { name: 'db', dependencies: ['config'] })
