@@ -15,6 +15,8 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
     options: opts,
     forceESM: true
   })
+  // Asked to stop while starting: what is loaded closes, the rest is not loaded.
+  opts.stopping?.throwIfAborted()
   await fastify.register(AutoLoad, {
     dir: join(import.meta.dirname, 'routes'),
     options: opts,

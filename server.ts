@@ -3,12 +3,15 @@ import cluster from 'node:cluster'
 import { pino } from 'pino'
 import app from './app.js'
 import { runPrimary } from './lib/cluster.js'
+import { listenFailure } from './lib/listen-error.js'
 import { loggerOptions, serverOptions } from './lib/server-options.js'
 import { StartupError } from './lib/startup-error.js'
 import { ConfigError, loadConfig, type Config } from './plugins/config.js'
 
 /** On SIGTERM in-flight requests get this long to finish; then the process exits 1. */
 const SHUTDOWN_TIMEOUT_MS = 10_000
+/** A terminal's Ctrl-C and a service manager's stop. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const
 
 async function start () {
   let config: Config
@@ -23,16 +26,18 @@ async function start () {
   if (config.WEB_CONCURRENCY > 1 && cluster.isPrimary) {
     const log = pino(loggerOptions(config) as Exclude<FastifyServerOptions['logger'], boolean | undefined>)
     return runPrimary(config, log).catch(err => {
-      log.fatal({ err }, 'start-up failed')
+      if (err instanceof StartupError) log.fatal(`start-up failed: ${err.message}`)
+      else log.fatal({ err }, 'start-up failed')
       process.exit(1)
     })
   }
 
   const fastify = Fastify({ ...serverOptions(config), logger: loggerOptions(config) })
   let closing = false
-  // A stop asked for while the server is still starting ends its wait for the database.
+  // A stop asked for while the server is still starting ends it: the wait for the database,
+  // initdb, the embedded PostgreSQL's start and the migrations all stop at once.
   const stopping = new AbortController()
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const signal of STOP_SIGNALS) {
     process.once(signal, () => {
       if (closing) return
       closing = true
@@ -54,7 +59,9 @@ async function start () {
     await fastify.register(app, { config, migrate: true, stopping: stopping.signal })
     // Asked to stop while starting: the close under way ends the process, without serving.
     if (closing) return
-    await fastify.listen({ host: config.HOST, port: config.PORT })
+    await fastify.listen({ host: config.HOST, port: config.PORT }).catch(err => {
+      throw listenFailure(err, config.HOST, config.PORT) ?? err
+    })
   } catch (err) {
     if (closing) return
     if (err instanceof StartupError) fastify.log.fatal(`start-up failed: ${err.message}`)

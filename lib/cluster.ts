@@ -13,9 +13,39 @@ const SHUTDOWN_MS = 10_000
  * that dies is replaced; SIGTERM or SIGINT stops the workers gracefully, then the primary.
  */
 export async function runPrimary (config: Config, log: Logger): Promise<void> {
-  const database = await resolveDatabase(config, message => log.info(message))
+  const stopping = new AbortController()
+  // The signal handlers come first: a stop while the embedded PostgreSQL starts must stop it too.
+  const starting = resolveDatabase(config, message => log.info(message), { signal: stopping.signal })
+    .catch(err => {
+      if (stopping.signal.aborted) return undefined
+      throw err
+    })
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      if (stopping.signal.aborted) return
+      stopping.abort(new Error(`${signal} during start-up`))
+      log.info({ signal }, 'stopping workers')
+      const workers = Object.values(cluster.workers ?? {}).filter(worker => worker !== undefined)
+      const exited = workers.map(worker => new Promise(resolve => worker.once('exit', resolve)))
+      for (const worker of workers) worker.process.kill('SIGTERM')
+      const deadline = setTimeout(() => {
+        log.error('workers did not stop in time: killing them')
+        for (const worker of workers) worker.process.kill('SIGKILL')
+      }, SHUTDOWN_MS)
+      Promise.all(exited)
+        .then(() => starting.catch(() => undefined))
+        .then(database => database?.stop?.())
+        .then(() => { clearTimeout(deadline); process.exit(0) }, err => {
+          log.error({ err }, 'shutdown failed')
+          process.exit(1)
+        })
+    })
+  }
+
+  const database = await starting
+  // Asked to stop while starting: the handler above stops the database and exits.
+  if (!database || stopping.signal.aborted) return
   const env = { DATABASE_URL: database.url }
-  let stopping = false
   const started = new Map<Worker, number>()
 
   const fork = () => {
@@ -26,32 +56,11 @@ export async function runPrimary (config: Config, log: Logger): Promise<void> {
   cluster.on('exit', (worker, code, signal) => {
     const lived = Date.now() - (started.get(worker) ?? 0)
     started.delete(worker)
-    if (stopping) return
+    if (stopping.signal.aborted) return
     log.error({ worker: worker.process.pid, code, signal }, 'worker died: starting another')
     setTimeout(fork, lived < CRASH_LOOP_MS ? CRASH_LOOP_MS - lived : 0)
   })
 
   for (let i = 0; i < config.WEB_CONCURRENCY; i++) fork()
   log.info({ workers: config.WEB_CONCURRENCY }, 'primary started')
-
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      if (stopping) return
-      stopping = true
-      log.info({ signal }, 'stopping workers')
-      const workers = Object.values(cluster.workers ?? {}).filter(worker => worker !== undefined)
-      const exited = workers.map(worker => new Promise(resolve => worker.once('exit', resolve)))
-      for (const worker of workers) worker.process.kill('SIGTERM')
-      const deadline = setTimeout(() => {
-        log.error('workers did not stop in time: killing them')
-        for (const worker of workers) worker.process.kill('SIGKILL')
-      }, SHUTDOWN_MS)
-      Promise.all(exited)
-        .then(() => database.stop?.())
-        .then(() => { clearTimeout(deadline); process.exit(0) }, err => {
-          log.error({ err }, 'shutdown failed')
-          process.exit(1)
-        })
-    })
-  }
 }

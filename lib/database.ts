@@ -1,7 +1,7 @@
 import { accessSync, constants, mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import type { Config } from '../plugins/config.js'
-import { startEmbeddedPostgres } from './embedded-postgres.js'
+import { EmbeddedPostgresError, embeddedUrl, runningPostmaster, startEmbeddedPostgres, type EmbeddedPostgresProblem } from './embedded-postgres.js'
 import { StartupError } from './startup-error.js'
 
 const PROJECT_DIR = resolve(import.meta.dirname, '..')
@@ -12,10 +12,27 @@ export interface Database {
   stop?: () => Promise<void>
 }
 
+export interface ResolveOptions {
+  /** Aborted when the process is asked to stop: starting the embedded PostgreSQL stops too. */
+  signal?: AbortSignal
+  /**
+   * Use the embedded PostgreSQL that another process (a running server) serves from the
+   * data folder, rather than failing: for short jobs such as `npm run migrate`.
+   */
+  shareRunning?: boolean
+}
+
 const PART_KEYS = ['DATABASE_HOSTNAME', 'DATABASE_PORT', 'DATABASE_NAME', 'DATABASE_USERNAME', 'DATABASE_PASSWORD'] as const
 
+/** What the operator can do about each embedded PostgreSQL problem. */
+const REMEDIES: Record<EmbeddedPostgresProblem, string> = {
+  'data-folder-in-use': 'stop the server that uses it (a PostgreSQL left behind by one that crashed: kill -INT <pid>), or set EMBEDDED_POSTGRES_DIR to another folder; npm run migrate works beside a running server',
+  'port-taken': 'set EMBEDDED_POSTGRES_PORT to a free port (or DATABASE_URL to a PostgreSQL of your own)',
+  failed: 'set DATABASE_URL to use a PostgreSQL of your own instead'
+}
+
 /** DATABASE_URL wins; then the course's five DATABASE_* parts; with neither, an embedded PostgreSQL under `.data/`. */
-export async function resolveDatabase (config: Config, log: (message: string) => void): Promise<Database> {
+export async function resolveDatabase (config: Config, log: (message: string) => void, options: ResolveOptions = {}): Promise<Database> {
   if (config.DATABASE_URL) return { url: config.DATABASE_URL }
   if (PART_KEYS.some(key => config[key] !== undefined)) {
     const url = new URL('postgresql://localhost')
@@ -26,7 +43,6 @@ export async function resolveDatabase (config: Config, log: (message: string) =>
     url.pathname = `/${encodeURIComponent(config.DATABASE_NAME ?? 'postline')}`
     return { url: url.toString() }
   }
-  log('no database configured: starting the embedded PostgreSQL')
   const port = config.EMBEDDED_POSTGRES_PORT
   // A relative folder is the project's, wherever the server was started from.
   const dataDir = resolve(PROJECT_DIR, config.EMBEDDED_POSTGRES_DIR)
@@ -36,7 +52,18 @@ export async function resolveDatabase (config: Config, log: (message: string) =>
   } catch (err) {
     throw new StartupError(`no database is configured, and the embedded PostgreSQL cannot keep its data in ${dataDir} (${(err as Error).message}): set DATABASE_URL, or EMBEDDED_POSTGRES_DIR to a writable folder`)
   }
-  const embedded = await startEmbeddedPostgres({ dataDir, port, database: 'postline', log })
-  log(`embedded PostgreSQL is serving ${embedded.dataDir} on 127.0.0.1:${port}`)
-  return embedded
+  const running = options.shareRunning ? runningPostmaster(dataDir) : undefined
+  if (running) {
+    log(`no database configured: using the embedded PostgreSQL that process ${running.pid} runs on ${dataDir} (127.0.0.1:${running.port})`)
+    return { url: embeddedUrl(running.port, 'postline') }
+  }
+  log('no database configured: starting the embedded PostgreSQL')
+  try {
+    const embedded = await startEmbeddedPostgres({ dataDir, port, database: 'postline', log, signal: options.signal })
+    log(`embedded PostgreSQL is serving ${embedded.dataDir} on 127.0.0.1:${port}`)
+    return embedded
+  } catch (err) {
+    if (err instanceof EmbeddedPostgresError) throw new StartupError(`${err.message}: ${REMEDIES[err.problem]}`)
+    throw err
+  }
 }

@@ -9,6 +9,8 @@ export function createOrmConfig (clientUrl: string, { poolSize = 10, logger }: {
   return defineConfig({
     clientUrl,
     ...(logger ? { logger } : {}),
+    // Colour codes only for a person at a terminal: a log file or a pipe (CI, Heroku's release phase) gets plain text.
+    colors: !logger && process.stdout.isTTY === true,
     entities: [User, Post, Vote, VoteCount],
     extensions: [Migrator],
     // The code runs as TypeScript under tsx and tap alike.

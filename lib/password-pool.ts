@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -10,6 +11,19 @@ type PasswordJob =
 type PasswordResult = { id: number, value: string | boolean } | { id: number, error: string } | { ready: true }
 
 const WORKER = fileURLToPath(new URL('./password-worker.js', import.meta.url))
+
+const BCRYPT_BASE64 = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+
+/**
+ * A well-formed bcrypt hash of cost `rounds` with a random salt and digest, made without
+ * hashing: checking a password against it costs exactly what checking a real one does, and
+ * practically nothing matches it. Hashing a dummy password instead held start-up for seconds
+ * (tens of seconds on a busy machine, at the workers' lowest priority).
+ */
+export function unmatchableHash (rounds: number): string {
+  const random = Array.from(randomBytes(53), byte => BCRYPT_BASE64[byte & 63]).join('')
+  return `$2b$${String(rounds).padStart(2, '0')}$${random}`
+}
 
 type Pending = { job: PasswordJob, resolve: (value: string | boolean) => void, reject: (err: Error) => void }
 

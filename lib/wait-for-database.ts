@@ -7,6 +7,17 @@ export class DatabaseUnreachableError extends StartupError {
   name = 'DatabaseUnreachableError'
 }
 
+// SQLSTATE invalid_catalog_name: the server answers, but has no database of that name.
+const NO_SUCH_DATABASE = '3D000'
+
+/** The one line for a database that does not exist, with the command that makes it (never the password). */
+function missingDatabase (url: string): StartupError {
+  const { hostname, port, username, pathname } = new URL(url)
+  const name = decodeURIComponent(pathname.slice(1))
+  const createdb = `createdb -h ${hostname} -p ${port || 5432} -U ${decodeURIComponent(username) || 'postgres'} ${name}`
+  return new StartupError(`database "${name}" does not exist on ${hostname}:${port || 5432}: create it (${createdb}) or name another one in DATABASE_URL (or DATABASE_NAME)`)
+}
+
 export interface WaitOptions {
   /** Give up after this many seconds (0: one attempt). */
   timeoutSeconds: number
@@ -41,6 +52,7 @@ export async function waitForDatabase (url: string, options: WaitOptions): Promi
       await client.query('select 1')
       return
     } catch (err) {
+      if ((err as { code?: string }).code === NO_SUCH_DATABASE) throw missingDatabase(url)
       if (!isConnectionFailure(err as Error)) throw err
       const reason = (err as Error).message || (err as { code?: string }).code || 'unreachable'
       const left = deadline - Date.now()

@@ -25,27 +25,42 @@ declare module 'fastify' {
  */
 export default fp<AppOptions>(async function db (fastify, opts) {
   const { config, log } = fastify
-  const database = await resolveDatabase(config, message => log.info(message))
-  if (!database.stop) {
-    await waitForDatabase(database.url, {
-      timeoutSeconds: config.DB_CONNECT_TIMEOUT,
-      signal: opts.stopping,
-      log: attempt => log.warn({ database: describeDatabase(database.url), ...attempt }, 'database unreachable: retrying')
-    })
-  }
-  let orm: MikroORM
+  const database = await resolveDatabase(config, message => log.info(message), { signal: opts.stopping })
+  // A stop asked for from here on stops the embedded PostgreSQL at once: a migration under
+  // way is rolled back and start-up fails fast, rather than finishing first.
+  const stopDatabase = () => { database.stop?.().catch(() => {}) }
+  opts.stopping?.addEventListener('abort', stopDatabase, { once: true })
+  let orm: MikroORM | undefined
   try {
+    if (!database.stop) {
+      await waitForDatabase(database.url, {
+        timeoutSeconds: config.DB_CONNECT_TIMEOUT,
+        signal: opts.stopping,
+        log: attempt => log.warn({ database: describeDatabase(database.url), ...attempt }, 'database unreachable: retrying')
+      })
+    }
     orm = await MikroORM.init(createOrmConfig(database.url, { poolSize: 1, logger: message => log.debug(message) }))
     if (opts.migrate) {
+      opts.stopping?.throwIfAborted()
       const applied = await migrate(orm, database.url)
       if (applied.length) log.info({ migrations: applied }, 'applied database migrations')
     }
+    opts.stopping?.throwIfAborted()
   } catch (err) {
+    await orm?.close()
     await database.stop?.()
-    throw err
+    throw opts.stopping?.aborted ? opts.stopping.reason : err
+  } finally {
+    opts.stopping?.removeEventListener('abort', stopDatabase)
   }
 
   fastify.decorate('orm', orm)
+  // Added before the pool: onClose hooks run last-added first, so the pool's connections end
+  // before the database stops (else each logs 'terminating connection due to administrator command').
+  fastify.addHook('onClose', async () => {
+    await orm!.close()
+    await database.stop?.()
+  })
   // While the database is down a request waits at most POOL_CONNECT_TIMEOUT_MS for a
   // connection, and while it is frozen at most QUERY_TIMEOUT_MS for an answer, then gets a
   // 503: no request hangs on an outage. (The pool drops a connection whose query failed.)
@@ -60,8 +75,4 @@ export default fp<AppOptions>(async function db (fastify, opts) {
   // A pool's idle connection that fails (the server restarted) is dropped by pg; without a
   // listener its error event would end the process.
   fastify.pg.pool.on('error', err => log.warn({ err: { message: err.message } }, 'idle database connection closed'))
-  fastify.addHook('onClose', async () => {
-    await orm.close()
-    await database.stop?.()
-  })
 }, { name: 'db', dependencies: ['config'] })

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { PasswordPool } from '../lib/password-pool.js'
+import type { AppOptions } from './config.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -8,7 +9,9 @@ declare module 'fastify' {
   }
 }
 
-export default fp(async function passwords (fastify) {
+export default fp<AppOptions>(async function passwords (fastify, opts) {
+  // Asked to stop while starting: no workers to start and stop again.
+  opts.stopping?.throwIfAborted()
   const pool = new PasswordPool(fastify.config.BCRYPT_WORKERS)
   try {
     await pool.ready

@@ -95,3 +95,14 @@ t.test('an unknown email takes as long as a wrong password; a request without bc
   t.ok(control < 0.5 * Math.min(unknown, wrong), `the 422 takes under half a bcrypt login: ${format(times)}`)
   t.notOk(alike(control, wrong), 'the comparison tells a request without bcrypt apart')
 })
+
+t.test('start-up computes no bcrypt hash: at a cost that takes a minute per hash, the app is ready at once', async t => {
+  // 2^20 rounds is about a minute of a core per hash; at the workers' lowest priority on a
+  // busy machine a hash at the default cost (12) took seconds to tens of seconds, all of it
+  // between "applied database migrations" and "Server listening".
+  const started = performance.now()
+  await build(t, { config: { BCRYPT_ROUNDS: '20', MAX_EVENT_LOOP_DELAY: '0' } })
+  const took = Math.round(performance.now() - started)
+  t.comment(`ready in ${took} ms at BCRYPT_ROUNDS=20`)
+  t.ok(took < 20_000, `the app is ready well before one hash could finish (${took} ms)`)
+})

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -25,21 +26,33 @@ export interface ServerProcess extends SpawnedServer {
   stop: () => Promise<number | null>
 }
 
+export interface SpawnOptions {
+  /**
+   * Lead a process group of its own, as a terminal's foreground job does, so that
+   * `process.kill(-child.pid, 'SIGINT')` is what Ctrl-C sends.
+   */
+  group?: boolean
+  /** The script to run instead of `server.ts` (relative to the project). */
+  script?: string
+  args?: string[]
+}
+
 /**
  * Runs `server.ts` as `npm start` does, with a minimal environment: PATH and HOME, then
  * HOST=127.0.0.1, PORT=0, LOG_LEVEL=info, BCRYPT_ROUNDS=4, BCRYPT_WORKERS=1 and rate limits off, each overridable by `env`.
  * Does not wait for anything; the process is killed with SIGKILL when `t` ends if it still runs.
  */
-export function spawnServer (t: Test, env: Record<string, string>): SpawnedServer {
+export function spawnServer (t: Test, env: Record<string, string>, options: SpawnOptions = {}): SpawnedServer {
   const inherited: Record<string, string> = {}
   for (const name of ['PATH', 'HOME']) {
     const value = process.env[name]
     if (value !== undefined) inherited[name] = value
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server.ts')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, options.script ?? 'server.ts'), ...options.args ?? []], {
     cwd: ROOT,
     env: { ...inherited, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', BCRYPT_ROUNDS: '4', BCRYPT_WORKERS: '1', LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.group === true
   })
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
@@ -123,4 +136,38 @@ export async function until<T> (find: () => T | undefined, ms: number, what: () 
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what()}`)
     await sleep(50)
   }
+}
+
+/** Each process's command line and environment, NUL-separated (Linux /proc); gone or unreadable ones are skipped. */
+function processTexts (): Map<number, string> {
+  const texts = new Map<number, string>()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    try {
+      texts.set(Number(entry), `${readFileSync(`/proc/${entry}/cmdline`, 'latin1')}\0${readFileSync(`/proc/${entry}/environ`, 'latin1')}`)
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return texts
+}
+
+/**
+ * The processes whose command line or environment contains `text`: a temporary data folder
+ * finds a postmaster and initdb, a marker variable given to a server finds it and every
+ * process it started (each inherits the environment). Zombies are left out.
+ */
+export function processesWith (text: string): number[] {
+  const found: number[] = []
+  for (const [pid, content] of processTexts()) {
+    if (!content.includes(text)) continue
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue
+    } catch {
+      continue
+    }
+    found.push(pid)
+  }
+  return found
 }

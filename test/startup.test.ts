@@ -1,6 +1,8 @@
+import { createServer, type AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import t from 'tap'
+import t, { type Test } from 'tap'
+import { createTestDatabase } from './helper.js'
 import { ownPostgres } from './own-postgres.js'
 import { freePort, spawnServer, until, waitFor, type SpawnedServer } from './server-process.js'
 
@@ -90,6 +92,50 @@ t.test('no database configured and a folder the embedded PostgreSQL cannot use: 
   t.equal(fatal.length, 1, 'one fatal line')
   t.match(fatal[0]?.msg, /^start-up failed: no database is configured, and the embedded PostgreSQL cannot keep its data in \/dev\/null\/postgres \(E[A-Z]+: [^)]*\/dev\/null[^)]*\): set DATABASE_URL, or EMBEDDED_POSTGRES_DIR to a writable folder$/)
   t.notMatch(server.output(), /"stack"|\n\s+at /, 'no stack trace')
+})
+
+t.test('DATABASE_URL naming a database that does not exist: one line saying so, with the createdb command, exit 1', async t => {
+  const url = new URL(await createTestDatabase(t))
+  const name = `${url.pathname.slice(1)}_missing`
+  url.pathname = `/${name}`
+  url.password = 'hidden-secret'
+  const server = spawnServer(t, { DATABASE_URL: url.toString(), DB_CONNECT_TIMEOUT: '30' })
+  const exit = await waitFor(server.exited, 30_000, () => `the server to exit:\n${server.output()}`)
+  t.same(exit, { code: 1, signal: null }, 'exit code 1')
+  t.equal(retries(server).length, 0, 'at once, without retrying')
+  const fatal = logLines(server).filter(line => line.level === FATAL)
+  t.equal(fatal.length, 1, 'one fatal line')
+  t.equal(fatal[0]?.msg, `start-up failed: database "${name}" does not exist on ${url.hostname}:${url.port || 5432}: create it (createdb -h ${url.hostname} -p ${url.port || 5432} -U ${url.username} ${name}) or name another one in DATABASE_URL (or DATABASE_NAME)`)
+  t.notMatch(server.output(), /"stack"|\n\s+at /, 'no stack trace')
+  t.notMatch(server.output(), /hidden-secret/, 'the password is never logged')
+})
+
+/** Spawns a server on a working database with `env` and returns its one fatal line, checking it exits 1 without a stack. */
+async function listenFailure (t: Test, env: Record<string, string>): Promise<string | undefined> {
+  const server = spawnServer(t, { DATABASE_URL: await createTestDatabase(t), ...env })
+  const exit = await waitFor(server.exited, 60_000, () => `the server to exit:\n${server.output()}`)
+  t.same(exit, { code: 1, signal: null }, 'exit code 1')
+  t.notMatch(server.output(), /"stack"|\n\s+at /, 'no stack trace')
+  const fatal = logLines(server).filter(line => line.level === FATAL)
+  t.equal(fatal.length, 1, 'one fatal line')
+  return fatal[0]?.msg
+}
+
+t.test('HOST that does not resolve: one line naming HOST, exit 1', async t => {
+  t.match(await listenFailure(t, { HOST: 'not.a.host' }), /^start-up failed: cannot listen on HOST=not\.a\.host: it does not resolve \((ENOTFOUND|EAI_AGAIN)\)/)
+})
+
+t.test('HOST that is not an address of this machine: one line naming HOST, exit 1', async t => {
+  // 192.0.2.0/24 is reserved for documentation (RFC 5737): no machine has it.
+  t.match(await listenFailure(t, { HOST: '192.0.2.1' }), /^start-up failed: cannot listen on HOST=192\.0\.2\.1: it is not an address of this machine \(EADDRNOTAVAIL\)/)
+})
+
+t.test('PORT in use by another program: one line naming PORT, exit 1', async t => {
+  const taken = createServer()
+  await new Promise<void>(resolve => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise(resolve => taken.close(resolve)))
+  const { port } = taken.address() as AddressInfo
+  t.match(await listenFailure(t, { PORT: String(port) }), new RegExp(`^start-up failed: cannot listen on PORT=${port}: it is in use \\(EADDRINUSE\\); stop what uses it or set PORT to another`))
 })
 
 t.test('with an embedded PostgreSQL of this file', async t => {

@@ -1,10 +1,10 @@
 import formbody from '@fastify/formbody'
 import multipart from '@fastify/multipart'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { randomBytes } from 'node:crypto'
 import { Type } from 'typebox'
 import { findCredentialsByEmail } from '../../entities/user-repository.js'
 import { InvalidCredentialsError, MalformedFormError } from '../../lib/http-errors.js'
+import { unmatchableHash } from '../../lib/password-pool.js'
 import { PASSWORD_MAX_BYTES, ServiceUnavailableSchema, TextSchema, TooManyAttemptsSchema, ValidationErrorSchema, bodyResponses, errorResponse, faultResponses } from '../../schemas/common.js'
 
 const LoginFormSchema = Type.Object({
@@ -31,8 +31,8 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.removeContentTypeParser('application/json')
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, _body, done) => done(null, {}))
 
-  // Unknown emails are checked against this hash too, so both failures take as long.
-  const dummyHash = await fastify.passwords.hash(randomBytes(16).toString('hex'), fastify.config.BCRYPT_ROUNDS)
+  // Unknown emails are checked against a hash of the same cost, so both failures take as long.
+  const dummyHash = unmatchableHash(fastify.config.BCRYPT_ROUNDS)
 
   fastify.post('/', {
     // As FastAPI reads a form: no form at all, or an empty field, means the fields are missing.
