@@ -3,7 +3,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { createTestDatabase } from './helper.js'
+import { createEmptyDatabase } from './helper.js'
 import { freePort, processesWith, spawnServer, startServer, waitFor, type SpawnedServer } from './server-process.js'
 
 // The embedded PostgreSQL meets what a second checkout or a second `npm start` brings: its
@@ -98,7 +98,7 @@ t.test('npm run migrate and migrate:down beside a server running on the embedded
 })
 
 t.test('npm run migrate on a configured database: plain output when not on a terminal', async t => {
-  const { exit, output } = await migrateCli(t, 'up', { DATABASE_URL: await createTestDatabase(t) })
+  const { exit, output } = await migrateCli(t, 'up', { DATABASE_URL: await createEmptyDatabase(t) })
   t.same(exit, { code: 0, signal: null }, 'exit code 0')
   t.match(output, /Applied 'Migration\w+'/, 'the migrator says what it applied')
   t.notOk(output.includes(ESCAPE), 'without colour codes')

@@ -3,7 +3,7 @@ import { setImmediate } from 'node:timers/promises'
 import t from 'tap'
 import { loggerOptions } from '../lib/server-options.js'
 import { loadConfig } from '../plugins/config.js'
-import { TEST_SECRET, build, sql, uniqueEmail } from './helper.js'
+import { TEST_SECRET, build, createEmptyDatabase, sql, uniqueEmail } from './helper.js'
 
 interface LogLine {
   level: number
@@ -20,7 +20,8 @@ async function buildLogged (t: Parameters<typeof build>[0]) {
   const lines: string[] = []
   const config = loadConfig({ SECRET_KEY: TEST_SECRET, LOG_LEVEL: 'trace' })
   const options = loggerOptions(config, false) as Record<string, unknown>
-  const app = await build(t, { config: { LOG_LEVEL: 'trace', MAX_EVENT_LOOP_DELAY: '0' }, logger: { ...options, level: 'trace', stream: { write: (line: string) => { lines.push(line) } } } })
+  // An empty database: the migrations' own log lines are read for secrets too.
+  const app = await build(t, { databaseUrl: await createEmptyDatabase(t), config: { LOG_LEVEL: 'trace', MAX_EVENT_LOOP_DELAY: '0' }, logger: { ...options, level: 'trace', stream: { write: (line: string) => { lines.push(line) } } } })
   return { app, lines }
 }
 
