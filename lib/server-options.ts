@@ -42,7 +42,8 @@ export function serverOptions (config: Config): FastifyServerOptions {
     requestTimeout: 60_000,
     pluginTimeout: 120_000,
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // plugins/shutdown.ts answers requests that arrive while draining, in the API's error shape.
+    return503OnClosing: false,
     clientErrorHandler: answerClientError,
     frameworkErrors: answerFrameworkError,
     // Fastify reads a number as a hop count, though its types leave numbers out.
