@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { faultResponses } from '../../schemas/common.js'
+import { ShuttingDownSchema, faultResponses } from '../../schemas/common.js'
 
 /** Liveness: the process answers. It reads nothing, so a database outage does not fail it. */
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -10,9 +10,9 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       operationId: 'checkHealth',
       summary: 'Is the process alive?',
-      description: 'Always 200 while the process serves; see `/ready` for the database.',
+      description: 'Always 200 while the process serves (503 once it is shutting down); see `/ready` for the database.',
       tags: ['Health'],
-      response: { 200: Type.Object({ status: Type.Literal('ok') }, { title: 'HealthStatus', description: 'The process is alive' }), ...faultResponses }
+      response: { 200: Type.Object({ status: Type.Literal('ok') }, { title: 'HealthStatus', description: 'The process is alive' }), 503: ShuttingDownSchema, ...faultResponses }
     }
   }, async function alive () {
     return { status: 'ok' as const }
