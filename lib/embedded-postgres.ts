@@ -57,18 +57,35 @@ const FAST_SHUTDOWN_MS = 5_000
 
 interface OsUser { uid: number, gid: number }
 
+/** The uid and gid of an OS user, from /etc/passwd (read, not `id`: start-up stays responsive to a stop). */
+function osUser (name: string): OsUser | undefined {
+  let passwd = ''
+  try {
+    passwd = readFileSync('/etc/passwd', 'utf8')
+  } catch {}
+  const fields = passwd.split('\n').find(line => line.startsWith(`${name}:`))?.split(':')
+  return fields?.[2] && fields[3] ? { uid: Number(fields[2]), gid: Number(fields[3]) } : undefined
+}
+
 /** The `postgres` OS user when this process is root (postgres refuses to run as root), else undefined. */
 function postgresOsUser (): OsUser | undefined {
   if (userInfo().uid !== 0) return undefined
-  const lookUp = () => ['-u', '-g'].map(flag => spawnSync('id', [flag, USER], { encoding: 'utf8' }))
-  let [uid, gid] = lookUp()
-  if (uid?.status !== 0) {
+  let user = osUser(USER)
+  if (!user) {
     spawnSync('groupadd', ['--system', USER])
     spawnSync('useradd', ['--system', '--gid', USER, '--no-create-home', USER])
-    ;[uid, gid] = lookUp()
+    user = osUser(USER)
   }
-  if (uid?.status !== 0 || gid?.status !== 0) throw new EmbeddedPostgresError('running as root, and there is no `postgres` OS user to run PostgreSQL as (useradd failed)', 'failed')
-  return { uid: Number(uid.stdout), gid: Number(gid.stdout) }
+  if (!user) throw new EmbeddedPostgresError('running as root, and there is no `postgres` OS user to run PostgreSQL as (useradd failed)', 'failed')
+  return user
+}
+
+/** Whether `user` may enter the folder, by its owner, group and mode (the class that matches decides). */
+function canSearch (dir: string, user: OsUser): boolean {
+  const { uid, gid, mode } = statSync(dir)
+  if (uid === user.uid) return (mode & 0o100) !== 0
+  if (gid === user.gid) return (mode & 0o010) !== 0
+  return (mode & 0o001) !== 0
 }
 
 /**
@@ -81,7 +98,7 @@ function letPostgresUserReach (target: string, user: OsUser, log: (message: stri
   for (const part of resolve(target).split(sep).filter(Boolean)) {
     dir = join(dir, part)
     if (!existsSync(dir) || !statSync(dir).isDirectory()) break
-    if (spawnSync('test', ['-x', dir], user).status === 0) continue
+    if (canSearch(dir, user)) continue
     chmodSync(dir, statSync(dir).mode | 0o001)
     log(`gave the postgres OS user search permission on ${dir}`)
   }
