@@ -79,20 +79,22 @@ t.test('an unknown email takes as long as a wrong password; a request without bc
   t.equal((await requests['right password past 72 bytes']()).statusCode, 403)
   t.equal((await requests['missing password (422)']()).statusCode, 422)
 
+  // Each pair gets its chances on its own: a real difference fails it in every attempt.
   let times: Record<string, number> = {}
-  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+  let unknownLikeWrong = ''
+  let tooLongLikeWrong = ''
+  for (let attempt = 1; attempt <= ATTEMPTS && !(unknownLikeWrong && tooLongLikeWrong); attempt++) {
     times = await medians(requests)
     t.comment(`attempt ${attempt}: ${format(times)}`)
-    if (alike(times['unknown email']!, times['wrong password']!) && alike(times['right password past 72 bytes']!, times['wrong password']!)) break
+    if (!unknownLikeWrong && alike(times['unknown email']!, times['wrong password']!)) unknownLikeWrong = format(times)
+    if (!tooLongLikeWrong && alike(times['right password past 72 bytes']!, times['wrong password']!)) tooLongLikeWrong = format(times)
   }
-  const unknown = times['unknown email']!
   const wrong = times['wrong password']!
-  const tooLong = times['right password past 72 bytes']!
   const control = times['missing password (422)']!
-  t.ok(alike(unknown, wrong), `unknown email and wrong password within ${TOLERANCE * 100}%: ${format(times)}`)
-  t.ok(alike(tooLong, wrong), `a password past 72 bytes and a wrong one within ${TOLERANCE * 100}%: ${format(times)}`)
+  t.ok(unknownLikeWrong, `unknown email and wrong password within ${TOLERANCE * 100}% in an attempt: ${unknownLikeWrong || format(times)}`)
+  t.ok(tooLongLikeWrong, `a password past 72 bytes and a wrong one within ${TOLERANCE * 100}% in an attempt: ${tooLongLikeWrong || format(times)}`)
   // The control shows the measurement sees a login that skips bcrypt.
-  t.ok(control < 0.5 * Math.min(unknown, wrong), `the 422 takes under half a bcrypt login: ${format(times)}`)
+  t.ok(control < 0.5 * Math.min(times['unknown email']!, wrong), `the 422 takes under half a bcrypt login: ${format(times)}`)
   t.notOk(alike(control, wrong), 'the comparison tells a request without bcrypt apart')
 })
 
