@@ -35,7 +35,7 @@ export async function runPrimary (config: Config, log: Logger): Promise<void> {
       Promise.all(exited)
         .then(() => starting.catch(() => undefined))
         .then(database => database?.stop?.())
-        .then(() => { clearTimeout(deadline); process.exit(0) }, err => {
+        .then(() => { clearTimeout(deadline); process.exit() /* 0, or 1 after a failed start */ }, err => {
           log.error({ err }, 'shutdown failed')
           process.exit(1)
         })
@@ -47,6 +47,10 @@ export async function runPrimary (config: Config, log: Logger): Promise<void> {
   if (!database || stopping.signal.aborted) return
   const env = { DATABASE_URL: database.url }
   const started = new Map<Worker, number>()
+  // Until one worker serves, a worker that dies is a start-up failure (it said why): the
+  // primary gives up with it instead of starting another every CRASH_LOOP_MS for ever.
+  let served = false
+  cluster.once('listening', () => { served = true })
 
   const fork = () => {
     const worker = cluster.fork(env)
@@ -57,6 +61,13 @@ export async function runPrimary (config: Config, log: Logger): Promise<void> {
     const lived = Date.now() - (started.get(worker) ?? 0)
     started.delete(worker)
     if (stopping.signal.aborted) return
+    if (!served) {
+      log.fatal({ worker: worker.process.pid, code, signal }, 'start-up failed: a worker could not start (its reason is above)')
+      // The stop below (the workers, then the database) then exits with this code.
+      process.exitCode = 1
+      process.kill(process.pid, 'SIGTERM')
+      return
+    }
     log.error({ worker: worker.process.pid, code, signal }, 'worker died: starting another')
     setTimeout(fork, lived < CRASH_LOOP_MS ? CRASH_LOOP_MS - lived : 0)
   })

@@ -3,7 +3,7 @@ import { get } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { createTestDatabase } from './helper.js'
-import { alive, startServer, until, waitFor, type SpawnedServer } from './server-process.js'
+import { alive, spawnServer, startServer, until, waitFor, type SpawnedServer } from './server-process.js'
 
 // WEB_CONCURRENCY > 1 turns the server process into a node:cluster primary whose workers share
 // the port. Which process answered a request is read from its 'request completed' log line:
@@ -178,4 +178,13 @@ t.test('WEB_CONCURRENCY=1, and unset, runs no cluster: the server process answer
     const pids = new Set((await answeredBy(server, ids)).values())
     t.same([...pids], [server.child.pid], `WEB_CONCURRENCY ${name}: every request is answered by the server process itself`)
   }
+})
+
+t.test('WEB_CONCURRENCY=2 with a HOST that cannot be listened on: the workers say why once, and the primary exits 1 instead of starting new ones', async t => {
+  const server = spawnServer(t, { DATABASE_URL: await createTestDatabase(t), WEB_CONCURRENCY: '2', HOST: 'not.a.host' })
+  const exit = await waitFor(server.exited, 60_000, () => `the primary to give up:\n${server.output()}`)
+  t.equal(exit.code, 1, 'exit code 1')
+  t.match(server.output(), /HOST=not\.a\.host/, 'the reason names HOST')
+  t.notMatch(server.output(), /worker died: starting another/, 'no worker is started again')
+  t.match(server.output(), /start-up failed: a worker could not start/, 'the primary says it gives up')
 })
