@@ -198,6 +198,8 @@ function reason (output: string): string {
  * an interrupted initdb never leaves a folder that looks like a cluster.
  */
 async function initdb (binary: string, dataDir: string, user: OsUser | undefined, signal?: AbortSignal): Promise<void> {
+  // A stop asked for before this point fires no 'abort' event below: initdb would run to its end.
+  signal?.throwIfAborted()
   const staging = `${dataDir}.initdb`
   const passwordFile = `${dataDir}.initdb-password`
   rmSync(staging, { recursive: true, force: true })
@@ -314,6 +316,7 @@ export async function startEmbeddedPostgres (options: EmbeddedPostgresOptions): 
     throw new EmbeddedPostgresError(`the embedded PostgreSQL's data folder ${dataDir} is in use by process ${running.pid} (a PostgreSQL on port ${running.port})`, 'data-folder-in-use')
   }
   await checkPortFree(port)
+  signal?.throwIfAborted()
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     log(`initialising an embedded PostgreSQL cluster in ${dataDir}`)
     await initdb(initdbBinary, dataDir, user, signal)
