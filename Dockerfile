@@ -19,10 +19,10 @@ ENV NODE_ENV=production HOST=0.0.0.0 PORT=8000
 # Root owns the files; the server runs as `node` and cannot change them.
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json tsconfig.json app.ts server.ts ./
-COPY entities ./entities
+COPY db ./db
 COPY lib ./lib
-COPY migrations ./migrations
 COPY plugins ./plugins
+COPY process ./process
 COPY routes ./routes
 COPY schemas ./schemas
 USER node

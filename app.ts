@@ -1,7 +1,7 @@
 import AutoLoad from '@fastify/autoload'
 import type { FastifyPluginAsync } from 'fastify'
 import { join } from 'node:path'
-import type { AppOptions } from './plugins/config.js'
+import type { AppOptions } from './lib/config.js'
 
 export type { AppOptions }
 

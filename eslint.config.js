@@ -7,7 +7,7 @@ export default [
   }),
   {
     // Migration classes are named by the MikroORM CLI: Migration<timestamp>_<name>.
-    files: ['migrations/*.ts'],
+    files: ['db/migrations/*.ts'],
     rules: { camelcase: 'off' }
   }
 ]

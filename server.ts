@@ -2,11 +2,11 @@ import Fastify, { type FastifyServerOptions } from 'fastify'
 import cluster from 'node:cluster'
 import { pino } from 'pino'
 import app from './app.js'
-import { runPrimary } from './lib/cluster.js'
-import { listenFailure } from './lib/listen-error.js'
-import { loggerOptions, serverOptions } from './lib/server-options.js'
+import { runPrimary } from './process/cluster.js'
+import { listenFailure } from './process/listen-error.js'
+import { loggerOptions, serverOptions } from './process/server-options.js'
 import { StartupError } from './lib/startup-error.js'
-import { ConfigError, loadConfig, type Config } from './plugins/config.js'
+import { ConfigError, loadConfig, type Config } from './lib/config.js'
 
 /** On SIGTERM in-flight requests get this long to finish; then the process exits 1. */
 const SHUTDOWN_TIMEOUT_MS = 10_000

@@ -1,10 +1,10 @@
 import bcrypt from 'bcrypt'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import pg from 'pg'
-import { CREATE_POST_SQL, FEED_SEARCH_SQL, FEED_SQL, POST_OUT_SQL, likePattern, toPost, toPostOut, type PostOutRow, type PostWithOwnerRow } from '../entities/post-repository.js'
-import { run } from '../entities/queryable.js'
-import { ADD_VOTE_SQL, REMOVE_VOTE_SQL, type VoteOutcome } from '../entities/vote-repository.js'
-import { pgTypes } from '../lib/pg-types.js'
+import { CREATE_POST_SQL, FEED_SEARCH_SQL, FEED_SQL, POST_OUT_SQL, likePattern, toPost, toPostOut, type PostOutRow, type PostWithOwnerRow } from '../db/queries/posts.js'
+import { run } from '../db/queries/queryable.js'
+import { ADD_VOTE_SQL, REMOVE_VOTE_SQL, type VoteOutcome } from '../db/queries/votes.js'
+import { pgTypes } from '../db/pg-types.js'
 import { signToken, verifyToken } from './jwt.js'
 
 // The ceiling Postline is measured against: node:http and pg, no framework, no ORM, one

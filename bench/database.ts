@@ -1,7 +1,7 @@
-import { resolveDatabase, type Database } from '../lib/database.js'
-import { ensureDatabase } from '../lib/embedded-postgres.js'
-import { migrateUrl } from '../lib/migrate.js'
-import { loadConfig } from '../plugins/config.js'
+import { resolveDatabase, type Database } from '../db/database.js'
+import { ensureDatabase } from '../db/embedded-postgres.js'
+import { migrateUrl } from '../db/migrate.js'
+import { loadConfig } from '../lib/config.js'
 
 const BENCH_DATABASE = 'postline_bench'
 

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util'
 import bcrypt from 'bcrypt'
 import pg from 'pg'
-import { loadConfig } from '../plugins/config.js'
+import { loadConfig } from '../lib/config.js'
 import { openBenchDatabase } from './database.js'
 import { isPresetName, PRESETS, type Preset } from './presets.js'
 

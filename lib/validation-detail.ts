@@ -1,5 +1,5 @@
 import type { FastifySchemaValidationError } from 'fastify'
-import { NO_NUL_PATTERN } from '../schemas/common.js'
+import { MAX_BYTES, NO_NUL_PATTERN } from './schema-keywords.js'
 
 export interface ValidationDetail {
   loc: (string | number)[]
@@ -30,7 +30,7 @@ function describe (error: FastifySchemaValidationError): [type: string, msg: str
     case 'type': return TYPE_NAMES[String(params.type)] ?? ['type_error', `Input should be of type ${String(params.type)}`]
     case 'minLength': return ['string_too_short', `String should have at least ${params.limit} character${params.limit === 1 ? '' : 's'}`]
     case 'maxLength': return ['string_too_long', `String should have at most ${params.limit} characters`]
-    case 'x-max-bytes': return ['string_too_long', `String should have at most ${params.limit} bytes`]
+    case MAX_BYTES: return ['string_too_long', `String should have at most ${params.limit} bytes`]
     case 'pattern': return params.pattern === NO_NUL_PATTERN
       ? ['string_pattern_mismatch', 'String should not contain the NUL character']
       : ['string_pattern_mismatch', `String should match pattern '${params.pattern}'`]

@@ -1,7 +1,7 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { USER_GONE, type UserGone } from '../entities/queryable.js'
+import { USER_GONE, type UserGone } from '../db/queries/queryable.js'
 import { InvalidTokenError, NotAuthenticatedError } from '../lib/http-errors.js'
 import { isStoredId } from '../schemas/common.js'
 

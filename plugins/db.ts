@@ -1,12 +1,12 @@
 import fastifyPostgres from '@fastify/postgres'
 import { MikroORM } from '@mikro-orm/postgresql'
 import fp from 'fastify-plugin'
-import { resolveDatabase } from '../lib/database.js'
-import { migrate } from '../lib/migrate.js'
-import { pgTypes } from '../lib/pg-types.js'
-import { describeDatabase, waitForDatabase } from '../lib/wait-for-database.js'
-import { createOrmConfig } from '../lib/orm-config.js'
-import type { AppOptions } from './config.js'
+import { resolveDatabase } from '../db/database.js'
+import { migrate } from '../db/migrate.js'
+import { pgTypes } from '../db/pg-types.js'
+import { describeDatabase, waitForDatabase } from '../db/wait-for-database.js'
+import { createOrmConfig } from '../db/orm-config.js'
+import type { AppOptions } from '../lib/config.js'
 
 const POOL_CONNECT_TIMEOUT_MS = 1500
 /** Far beyond any query Postline runs; reached only when the database has stopped answering. */

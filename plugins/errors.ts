@@ -1,8 +1,8 @@
 import type { FastifyError, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import pg from 'pg'
-import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION } from '../entities/queryable.js'
-import { isConnectionFailure } from '../lib/database-errors.js'
+import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION } from '../db/queries/queryable.js'
+import { isConnectionFailure } from '../db/errors.js'
 import { RETRY_AFTER_SECONDS, UnprocessableError } from '../lib/http-errors.js'
 import { toValidationDetail, type ValidationDetail } from '../lib/validation-detail.js'
 

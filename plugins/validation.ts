@@ -1,8 +1,7 @@
 import { Ajv, type Options, type SchemaValidateFunction, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import fp from 'fastify-plugin'
-
-export const MAX_BYTES = 'x-max-bytes'
+import { MAX_BYTES } from '../lib/schema-keywords.js'
 
 // strictNumbers: Infinity (JSON's 1e400, or the text 'Infinity') is not a number, let alone an integer.
 const shared: Options = { allErrors: true, useDefaults: true, removeAdditional: false, strict: false, strictNumbers: true, code: { esm: true } }

@@ -1,4 +1,5 @@
 import { Type } from 'typebox'
+import { NO_NUL_PATTERN } from '../lib/schema-keywords.js'
 
 const INT4_MAX = 2_147_483_647
 
@@ -10,7 +11,6 @@ export const IdParamsSchema = Type.Object({ id: IdSchema })
 export const isStoredId = (id: number): boolean => Number.isInteger(id) && id >= 1 && id <= INT4_MAX
 
 /** Text that PostgreSQL can store: anything but the NUL character. */
-export const NO_NUL_PATTERN = '^[^\\u0000]*$'
 export const TextSchema = (options: Parameters<typeof Type.String>[0] = {}) => Type.String({ pattern: NO_NUL_PATTERN, ...options })
 
 /** bcrypt reads a password's first 72 bytes only: a longer one is refused, never silently cut. */
@@ -26,7 +26,7 @@ export const UserOutSchema = Type.Object({
 }, { title: 'UserOut', description: 'A user, as anyone may see it' })
 
 /**
- * Titled schemas are named components of the OpenAPI document (see lib/openapi-components.ts),
+ * Titled schemas are named components of the OpenAPI document (see plugins/docs/openapi-components.ts),
  * so each title must always come with the same schema. What differs between the routes that
  * share one goes beside it: `x-response-description` for the response's description, and
  * `examples` for its example (both moved out of the schema by @fastify/swagger).

@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import { ConfigError, DEVELOPMENT_SECRET_KEY, loadConfig, readEnvironment, type ConfigSource } from '../plugins/config.js'
+import { ConfigError, DEVELOPMENT_SECRET_KEY, loadConfig, readEnvironment, type ConfigSource } from '../lib/config.js'
 import { createEmptyDatabase } from './helper.js'
 import { spawnServer, startServer, waitFor } from './server-process.js'
 
@@ -163,7 +163,7 @@ t.test('the server starts, migrates, answers over HTTP and stops cleanly on SIGT
   await client.connect()
   try {
     const { rows } = await client.query<{ name: string }>('select name from mikro_orm_migrations order by name')
-    const files = readdirSync(join(ROOT, 'migrations')).filter(file => /^Migration.*\.ts$/.test(file) && !file.endsWith('.d.ts'))
+    const files = readdirSync(join(ROOT, 'db', 'migrations')).filter(file => /^Migration.*\.ts$/.test(file) && !file.endsWith('.d.ts'))
     t.strictSame(rows.map(row => row.name), files.map(file => file.replace(/\.ts$/, '')).sort())
     const tables = await client.query<{ name: string }>("select table_name as name from information_schema.tables where table_schema = 'public' and table_name in ('users', 'posts', 'votes') order by table_name")
     t.strictSame(tables.rows.map(row => row.name), ['posts', 'users', 'votes'])

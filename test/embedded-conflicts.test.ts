@@ -74,7 +74,7 @@ t.test('the embedded port taken by another program: one line saying so and namin
 
 /** `npm run migrate[:down]`, as a program (not a terminal) runs it: its output is a pipe. */
 async function migrateCli (t: Test, direction: 'up' | 'down', env: Record<string, string>) {
-  const cli = spawnServer(t, env, { script: 'lib/migrate-cli.ts', args: [direction] })
+  const cli = spawnServer(t, env, { script: 'db/migrate-cli.ts', args: [direction] })
   const exit = await waitFor(cli.exited, 60_000, () => `migrate ${direction} to exit:\n${cli.output()}`)
   return { exit, output: cli.output() }
 }

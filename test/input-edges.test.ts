@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto'
 import t from 'tap'
-import { loadConfig } from '../plugins/config.js'
+import { loadConfig } from '../lib/config.js'
 import { TEST_SECRET, build, createUser, sql } from './helper.js'
 
 const sign = (payload: object) => {

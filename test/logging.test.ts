@@ -1,8 +1,8 @@
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { setImmediate } from 'node:timers/promises'
 import t from 'tap'
-import { loggerOptions } from '../lib/server-options.js'
-import { loadConfig } from '../plugins/config.js'
+import { loggerOptions } from '../process/server-options.js'
+import { loadConfig } from '../lib/config.js'
 import { TEST_SECRET, build, createEmptyDatabase, sql, uniqueEmail } from './helper.js'
 
 interface LogLine {

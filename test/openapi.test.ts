@@ -3,7 +3,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js'
 import addFormats from 'ajv-formats'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { hoistTitledSchemas } from '../lib/openapi-components.js'
+import { hoistTitledSchemas } from '../plugins/docs/openapi-components.js'
 import { build, createPost, createUser } from './helper.js'
 
 interface MediaType { schema?: Record<string, unknown>, example?: unknown }

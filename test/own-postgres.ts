@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../lib/embedded-postgres.js'
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.js'
 import { freePort } from './server-process.js'
 
 export interface OwnPostgres {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { availableParallelism, getPriority } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { PasswordPool } from '../lib/password-pool.js'
+import { PasswordPool } from '../plugins/passwords/pool.js'
 import { build } from './helper.js'
 import { alive } from './server-process.js'
 
@@ -76,7 +76,7 @@ t.test('close() ends every worker, and later jobs are refused', async t => {
 })
 
 t.test('the workers exit when the server is killed', { skip: process.platform === 'win32' && 'POSIX signals' }, async t => {
-  const script = `import { PasswordPool } from './lib/password-pool.ts'
+  const script = `import { PasswordPool } from './plugins/passwords/pool.ts'
 const pool = new PasswordPool(2)
 console.log(JSON.stringify(await pool.ready))
 setInterval(() => {}, 1000)`

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../lib/embedded-postgres.js'
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.js'
 import { TEMPLATE_VARIABLE, createTemplateDatabase } from './template-database.js'
 
 // The tests use the PostgreSQL named by DATABASE_URL (each test file makes its own database

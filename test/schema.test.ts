@@ -1,7 +1,7 @@
 import { MikroORM } from '@mikro-orm/postgresql'
 import t from 'tap'
-import { migrate } from '../lib/migrate.js'
-import { createOrmConfig } from '../lib/orm-config.js'
+import { migrate } from '../db/migrate.js'
+import { createOrmConfig } from '../db/orm-config.js'
 import { build, createEmptyDatabase, sql } from './helper.js'
 
 const MIGRATIONS = ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search', 'Migration20261205130602_vote_counts_without_foreign_key']

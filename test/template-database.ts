@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
-import { migrateUrl } from '../lib/migrate.js'
+import { migrateUrl } from '../db/migrate.js'
 
 /** Names the migrated database that `test/run.ts` made for this run, for `createTestDatabase` to copy. */
 export const TEMPLATE_VARIABLE = 'POSTLINE_TEST_TEMPLATE'

@@ -2,9 +2,8 @@ import formbody from '@fastify/formbody'
 import multipart from '@fastify/multipart'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { findCredentialsByEmail } from '../../entities/user-repository.js'
+import { findCredentialsByEmail } from '../../db/queries/users.js'
 import { InvalidCredentialsError, MalformedFormError } from '../../lib/http-errors.js'
-import { unmatchableHash } from '../../lib/password-pool.js'
 import { PASSWORD_MAX_BYTES, ServiceUnavailableSchema, TextSchema, TooManyAttemptsSchema, ValidationErrorSchema, bodyResponses, errorResponse, faultResponses } from '../../schemas/common.js'
 
 const LoginFormSchema = Type.Object({
@@ -32,7 +31,7 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, _body, done) => done(null, {}))
 
   // Unknown emails are checked against a hash of the same cost, so both failures take as long.
-  const dummyHash = unmatchableHash(fastify.config.BCRYPT_ROUNDS)
+  const dummyHash = fastify.passwords.unmatchableHash(fastify.config.BCRYPT_ROUNDS)
 
   fastify.post('/', {
     // As FastAPI reads a form: no form at all, or an empty field, means the fields are missing.

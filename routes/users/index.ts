@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { createUser, findUserById } from '../../entities/user-repository.js'
+import { createUser, findUserById } from '../../db/queries/users.js'
 import { InvalidTokenError, UserNotFoundError } from '../../lib/http-errors.js'
-import { MAX_BYTES } from '../../plugins/validation.js'
+import { MAX_BYTES } from '../../lib/schema-keywords.js'
 import { EmailSchema, IdParamsSchema, PASSWORD_MAX_BYTES, ServiceUnavailableSchema, TextSchema, TooManyAttemptsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, faultResponses, isStoredId, limitedResponses } from '../../schemas/common.js'
 
 const UserCreateSchema = Type.Object({

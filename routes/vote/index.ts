@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { castVote } from '../../entities/vote-repository.js'
+import { castVote } from '../../db/queries/votes.js'
 import { InvalidTokenError, PostNotFoundError, VoteConflictError, VoteNotFoundError } from '../../lib/http-errors.js'
 import { UnauthorizedSchema, ValidationErrorSchema, bearerSecurity, bodyResponses, errorResponse, faultResponses, isStoredId, limitedResponses } from '../../schemas/common.js'
 

@@ -3,9 +3,9 @@ import { createRequire } from 'node:module'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
-import { hoistTitledSchemas } from '../lib/openapi-components.js'
-import { addExamples } from '../lib/openapi-examples.js'
-import { addPageHeaders } from './security-headers.js'
+import { hoistTitledSchemas } from './openapi-components.js'
+import { addExamples } from './openapi-examples.js'
+import { addPageHeaders } from '../security-headers.js'
 
 const require = createRequire(import.meta.url)
 

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
-import { PasswordPool } from '../lib/password-pool.js'
-import type { AppOptions } from './config.js'
+import { PasswordPool } from './pool.js'
+import type { AppOptions } from '../../lib/config.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -7,7 +7,7 @@ import { arch, platform, tmpdir, userInfo } from 'node:os'
 import { dirname, join, resolve, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import pg from 'pg'
-import { StartupError } from './startup-error.js'
+import { StartupError } from '../lib/startup-error.js'
 
 /**
  * Postline's own manager of an embedded PostgreSQL cluster, run from the binaries that the

@@ -4,13 +4,13 @@ import { once } from 'node:events'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 
-// The protocol of ./password-worker.js.
+// The protocol of ./worker.js.
 type PasswordJob =
   | { id: number, op: 'hash', password: string, rounds: number }
   | { id: number, op: 'compare', password: string, hash: string }
 type PasswordResult = { id: number, value: string | boolean } | { id: number, error: string } | { ready: true }
 
-const WORKER = fileURLToPath(new URL('./password-worker.js', import.meta.url))
+const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url))
 
 const BCRYPT_BASE64 = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
 
@@ -50,6 +50,11 @@ export class PasswordPool {
     this.ready = Promise.all(Array.from({ length: size }, () => this.start()))
     // A pool closed before all its workers were up has nobody waiting for `ready`.
     this.ready.catch(() => {})
+  }
+
+  /** A hash no password matches that costs `rounds` to compare: for unknown emails at login. */
+  unmatchableHash (rounds: number): string {
+    return unmatchableHash(rounds)
   }
 
   hash (password: string, rounds: number): Promise<string> {

@@ -1,9 +1,7 @@
 import { defineConfig } from '@mikro-orm/postgresql'
 import { Migrator } from '@mikro-orm/migrations'
 import { resolve } from 'node:path'
-import { Post, User, Vote, VoteCount } from '../entities/index.js'
-
-const root = resolve(import.meta.dirname, '..')
+import { Post, User, Vote, VoteCount } from './entities/index.js'
 
 export function createOrmConfig (clientUrl: string, { poolSize = 10, logger }: { poolSize?: number, logger?: (message: string) => void } = {}) {
   return defineConfig({
@@ -18,8 +16,8 @@ export function createOrmConfig (clientUrl: string, { poolSize = 10, logger }: {
     discovery: { warnWhenNoEntities: true },
     pool: { min: 0, max: poolSize },
     migrations: {
-      path: resolve(root, 'migrations'),
-      pathTs: resolve(root, 'migrations'),
+      path: resolve(import.meta.dirname, 'migrations'),
+      pathTs: resolve(import.meta.dirname, 'migrations'),
       glob: '!(*.d).ts',
       tableName: 'mikro_orm_migrations',
       snapshotName: '.snapshot-postline',

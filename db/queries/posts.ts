@@ -1,6 +1,6 @@
-import { toRfc3339 } from '../lib/timestamps.js'
+import { toRfc3339 } from '../timestamps.js'
 import { isMissingReference, run, USER_GONE, type Queryable, type UserGone } from './queryable.js'
-import type { UserOut } from './user-repository.js'
+import type { UserOut } from './users.js'
 
 export interface PostRow {
   id: number

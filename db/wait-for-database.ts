@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
-import { isConnectionFailure } from './database-errors.js'
-import { StartupError } from './startup-error.js'
+import { isConnectionFailure } from './errors.js'
+import { StartupError } from '../lib/startup-error.js'
 
 export class DatabaseUnreachableError extends StartupError {
   name = 'DatabaseUnreachableError'

@@ -1,7 +1,7 @@
-import { ConfigError, loadConfig } from '../plugins/config.js'
+import { ConfigError, loadConfig } from '../lib/config.js'
 import { resolveDatabase } from './database.js'
 import { migrateUrl } from './migrate.js'
-import { StartupError } from './startup-error.js'
+import { StartupError } from '../lib/startup-error.js'
 
 const direction = process.argv[2] === 'down' ? 'down' : 'up'
 const log = (message: string) => console.log(message)

@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import type { Logger } from 'pino'
-import type { Config } from '../plugins/config.js'
-import { resolveDatabase } from './database.js'
+import type { Config } from '../lib/config.js'
+import { resolveDatabase } from '../db/database.js'
 
 // A worker that dies within this long of starting is failing at start-up: wait before the next.
 const CRASH_LOOP_MS = 5_000

@@ -1,4 +1,4 @@
-import { toRfc3339 } from '../lib/timestamps.js'
+import { toRfc3339 } from '../timestamps.js'
 import { run, type Queryable } from './queryable.js'
 
 export interface UserOut {

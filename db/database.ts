@@ -1,8 +1,8 @@
 import { accessSync, constants, mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import type { Config } from '../plugins/config.js'
+import type { Config } from '../lib/config.js'
 import { EmbeddedPostgresError, embeddedUrl, runningPostmaster, startEmbeddedPostgres, type EmbeddedPostgresProblem } from './embedded-postgres.js'
-import { StartupError } from './startup-error.js'
+import { StartupError } from '../lib/startup-error.js'
 
 const PROJECT_DIR = resolve(import.meta.dirname, '..')
 

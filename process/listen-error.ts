@@ -1,4 +1,4 @@
-import { StartupError } from './startup-error.js'
+import { StartupError } from '../lib/startup-error.js'
 
 const ANY_ADDRESS = '127.0.0.1 for this machine only, 0.0.0.0 for every interface'
 

@@ -1,4 +1,4 @@
-// bcrypt for lib/password-pool.ts, in a child process of its own. Plain JavaScript on purpose:
+// bcrypt for pool.ts, in a child process of its own. Plain JavaScript on purpose:
 // the child then runs without the TypeScript loader, which cost ~30 MB of memory.
 // Messages in: { id, op: 'hash', password, rounds } or { id, op: 'compare', password, hash }.
 // Messages out: first { ready: true }, then { id, value } or { id, error } per job.

@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
+import { parseEnv } from 'node:util'
+import { Ajv } from 'ajv'
+import { Type, type Static } from 'typebox'
+
+const Port = (fallback?: number) => Type.Integer({ minimum: 0, maximum: 65535, ...(fallback === undefined ? {} : { default: fallback }) })
+
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.String({ default: 'development' }),
+  HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  PORT: Port(8000),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DATABASE_HOSTNAME: Type.Optional(Type.String({ minLength: 1 })),
+  DATABASE_PORT: Type.Optional(Port()),
+  DATABASE_NAME: Type.Optional(Type.String({ minLength: 1 })),
+  DATABASE_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
+  DATABASE_PASSWORD: Type.Optional(Type.String()),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
+  SECRET_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  ALGORITHM: Type.Enum(['HS256'], { default: 'HS256' }),
+  ACCESS_TOKEN_EXPIRE_MINUTES: Type.Integer({ minimum: 1, default: 60 }),
+  BCRYPT_ROUNDS: Type.Integer({ minimum: 4, maximum: 31, default: 12 }),
+  /** bcrypt worker processes per server process; by default one per core. */
+  BCRYPT_WORKERS: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+  CORS_ORIGINS: Type.String({ default: '' }),
+  BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1048576 }),
+  WEB_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
+  TRUST_PROXY: Type.String({ default: '' }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  LOGIN_RATE_LIMIT: Type.Integer({ minimum: 0, default: 10 }),
+  RATE_LIMIT: Type.Integer({ minimum: 0, default: 6000 }),
+  /** Where the embedded PostgreSQL (used when no database is configured) keeps its data, and its port. */
+  EMBEDDED_POSTGRES_DIR: Type.String({ default: '.data/postgres', minLength: 1 }),
+  EMBEDDED_POSTGRES_PORT: Port(54329),
+  /** Seconds to keep retrying a database that is down at start-up. */
+  DB_CONNECT_TIMEOUT: Type.Integer({ minimum: 0, maximum: 3600, default: 30 }),
+  /** Event-loop delay in ms above which requests get a 503 instead of queueing (0: off). */
+  MAX_EVENT_LOOP_DELAY: Type.Integer({ minimum: 0, default: 1000 })
+})
+
+export type Config = Static<typeof ConfigSchema> & { SECRET_KEY: string }
+
+export type ConfigSource = Record<string, string | number | undefined>
+
+/** A stand-in so development works out of the box; production refuses it. */
+export const DEVELOPMENT_SECRET_KEY = 'postline-development-secret-not-for-production'
+
+const validate = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: false, strict: false })
+  .compile(ConfigSchema)
+
+export class ConfigError extends Error {
+  name = 'ConfigError'
+}
+
+/** Reads `.env` from the working directory; the process environment wins over it. */
+export function readEnvironment (envFile = '.env'): ConfigSource {
+  let fromFile: ConfigSource = {}
+  try {
+    fromFile = parseEnv(readFileSync(envFile, 'utf8'))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  return { ...fromFile, ...process.env }
+}
+
+const PROXY_KEYWORDS = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+function isAddressOrRange (entry: string): boolean {
+  if (PROXY_KEYWORDS.has(entry)) return true
+  const [address = '', range, ...rest] = entry.split('/')
+  const version = isIP(address)
+  if (!version || rest.length) return false
+  if (range === undefined) return true
+  return isIP(range) === version || (/^\d+$/.test(range) && Number(range) <= (version === 4 ? 32 : 128))
+}
+
+/** TRUST_PROXY: empty or false, true, a hop count, or comma-separated addresses, CIDRs or proxy-addr keywords. */
+export function parseTrustProxy (value: string): boolean | number | string[] {
+  const trimmed = value.trim().toLowerCase()
+  if (trimmed === '' || trimmed === 'false' || trimmed === '0') return false
+  if (trimmed === 'true') return true
+  if (/^\d+$/.test(trimmed)) return Number(trimmed)
+  const entries = trimmed.split(',').map(entry => entry.trim()).filter(Boolean)
+  const wrong = entries.find(entry => !isAddressOrRange(entry))
+  if (wrong !== undefined) throw new ConfigError(`Invalid configuration: TRUST_PROXY must be true, false, a hop count or addresses/CIDRs (got ${JSON.stringify(wrong)})`)
+  return entries
+}
+
+export function loadConfig (source: ConfigSource = readEnvironment()): Config {
+  const candidate: Record<string, unknown> = {}
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const value = source[key]
+    if (value !== undefined && value !== '') candidate[key] = value
+  }
+  if (!validate(candidate)) {
+    const [error] = validate.errors ?? []
+    const name = error?.instancePath.slice(1) || 'configuration'
+    const allowed = error?.params.allowedValues ? `: ${error.params.allowedValues.join(', ')}` : ''
+    throw new ConfigError(`Invalid configuration: ${name} ${error?.message ?? 'is invalid'}${allowed} (got ${JSON.stringify(source[name])})`)
+  }
+  const config = candidate as Static<typeof ConfigSchema>
+  if (config.NODE_ENV === 'production' && (!config.SECRET_KEY || config.SECRET_KEY === DEVELOPMENT_SECRET_KEY || config.SECRET_KEY.length < 32)) {
+    throw new ConfigError('Invalid configuration: SECRET_KEY must be set to a random string of at least 32 characters when NODE_ENV is production')
+  }
+  parseTrustProxy(config.TRUST_PROXY)
+  return { ...config, SECRET_KEY: config.SECRET_KEY ?? DEVELOPMENT_SECRET_KEY }
+}
+
+/** What the app plugin takes (see app.ts). */
+export interface AppOptions {
+  config?: Config
+  /** Apply pending migrations before serving (start-up and tests). */
+  migrate?: boolean
+  /** Aborted when the server is asked to stop while it is still starting: start-up stops waiting for the database. */
+  stopping?: AbortSignal
+}
