@@ -7,7 +7,7 @@ import helmet from 'helmet'
  * The docs pages' CSP: every asset is served from here; Swagger UI and ReDoc style elements
  * inline, ReDoc runs a worker from a blob and both draw data: images.
  */
-export const CONTENT_SECURITY_POLICY = {
+const CONTENT_SECURITY_POLICY = {
   defaultSrc: ["'self'"],
   baseUri: ["'self'"],
   objectSrc: ["'none'"],
@@ -57,13 +57,20 @@ const API_HEADERS: Record<string, string> = {
   'x-frame-options': PAGE_HEADERS['x-frame-options']!
 }
 
-/** An `onRequest` hook for the routes that serve the docs pages: helmet's set in place of the API's. */
-export function addPageHeaders (_request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+function addPageHeaders (_request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
   reply.headers(PAGE_HEADERS)
   done()
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** An `onRequest` hook for the routes that serve pages (the docs): helmet's set in place of the API's. */
+    addPageHeaders: typeof addPageHeaders
+  }
+}
+
 export default fp(async function securityHeaders (fastify) {
+  fastify.decorate('addPageHeaders', addPageHeaders)
   fastify.addHook('onRequest', function addSecurityHeaders (_request, reply, done) {
     reply.headers(API_HEADERS)
     done()

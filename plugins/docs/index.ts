@@ -5,7 +5,6 @@ import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { hoistTitledSchemas } from './openapi-components.js'
 import { addExamples } from './openapi-examples.js'
-import { addPageHeaders } from '../security-headers.js'
 
 const require = createRequire(import.meta.url)
 
@@ -56,13 +55,13 @@ export default fp(async function docs (fastify) {
       }
     }
   })
-  await fastify.register(swaggerUi, { routePrefix: '/docs', uiConfig: { persistAuthorization: false }, uiHooks: { onRequest: addPageHeaders } })
+  await fastify.register(swaggerUi, { routePrefix: '/docs', uiConfig: { persistAuthorization: false }, uiHooks: { onRequest: fastify.addPageHeaders } })
 
   fastify.get('/openapi.json', { schema: { hide: true } }, async () => fastify.swagger())
 
   const redocScript = await readFile(require.resolve('redoc/bundles/redoc.standalone.js'))
-  fastify.get('/redoc', { schema: { hide: true }, onRequest: addPageHeaders }, async (_request, reply) =>
+  fastify.get('/redoc', { schema: { hide: true }, onRequest: fastify.addPageHeaders }, async (_request, reply) =>
     reply.type('text/html; charset=utf-8').header('content-security-policy', REDOC_CSP).send(redocPage))
   fastify.get('/redoc/redoc.standalone.js', { schema: { hide: true } }, async (_request, reply) =>
     reply.type('application/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(redocScript))
-}, { name: 'docs', dependencies: ['rate-limits'] /* registered first, so that its routes are limited too */ })
+}, { name: 'docs', dependencies: ['rate-limits', 'security-headers'] /* registered first: its routes are limited, its pages get their headers */ })
