@@ -1,9 +1,9 @@
 import bcrypt from 'bcrypt'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import pg from 'pg'
-import { CREATE_POST_SQL, FEED_SEARCH_SQL, FEED_SQL, POST_OUT_SQL, likePattern, toPost, toPostOut, type PostOutRow, type PostWithOwnerRow } from '../db/queries/posts.js'
+import { CREATE_POST_SQL, FEED_SEARCH_SQL, FEED_SQL, POST_OUT_SQL, likePattern, toPost, toPostOut, type PostOutRow, type PostRow } from '../db/queries/posts.js'
 import { run } from '../db/queries/queryable.js'
-import { ADD_VOTE_SQL, REMOVE_VOTE_SQL, type VoteOutcome } from '../db/queries/votes.js'
+import { ADD_VOTE_SQL, REMOVE_VOTE_SQL, type VoteOutcomeRow } from '../db/queries/votes.js'
 import { pgTypes } from '../db/pg-types.js'
 import { signToken, verifyToken } from './jwt.js'
 
@@ -59,7 +59,7 @@ async function postById (res: ServerResponse, userId: number, id: number) {
 
 async function createPost (res: ServerResponse, userId: number, body: { title?: unknown, content?: unknown, published?: unknown }) {
   if (typeof body.title !== 'string' || typeof body.content !== 'string') return detail(res, 422, 'title and content are required')
-  const [row] = await run<PostWithOwnerRow>(pool, 'create-post', CREATE_POST_SQL, [userId, body.title, body.content, body.published ?? true])
+  const [row] = await run<PostRow>(pool, 'create-post', CREATE_POST_SQL, [userId, body.title, body.content, body.published ?? true])
   if (!row) return detail(res, 401, 'Could not validate credentials')
   send(res, 201, toPost(row))
 }
@@ -67,7 +67,7 @@ async function createPost (res: ServerResponse, userId: number, body: { title?: 
 async function vote (res: ServerResponse, userId: number, body: { post_id?: unknown, dir?: unknown }) {
   const { post_id: postId, dir } = body
   if (!Number.isInteger(postId) || (dir !== 0 && dir !== 1)) return detail(res, 422, 'bad vote')
-  const [outcome] = await run<VoteOutcome>(pool, dir === 1 ? 'add-vote' : 'remove-vote', dir === 1 ? ADD_VOTE_SQL : REMOVE_VOTE_SQL, [userId, postId])
+  const [outcome] = await run<VoteOutcomeRow>(pool, dir === 1 ? 'add-vote' : 'remove-vote', dir === 1 ? ADD_VOTE_SQL : REMOVE_VOTE_SQL, [userId, postId])
   if (!outcome.me) return detail(res, 401, 'Could not validate credentials')
   if (!outcome.post) return detail(res, 404, `Post with id: ${postId} does not exist`)
   if (!outcome.done) return dir === 1 ? detail(res, 409, `user ${userId} has already voted on post ${postId}`) : detail(res, 404, 'Vote does not exist')

@@ -1,4 +1,12 @@
 import pg from 'pg'
+import type { Queryable } from './queries/queryable.js'
+
+// SQLSTATE codes Postline answers in its own way.
+const FOREIGN_KEY_VIOLATION = '23503'
+const UNIQUE_VIOLATION = '23505'
+
+/** How the API answers a failed statement: 409, 404, 503 or a logged 500. */
+export type DatabaseFailure = 'unique-violation' | 'foreign-key-violation' | 'unavailable' | 'database-error'
 
 /** The connection failed or was cut, rather than the statement: the database is unavailable. */
 export function isConnectionFailure (error: Error & { code?: string }): boolean {
@@ -8,4 +16,58 @@ export function isConnectionFailure (error: Error & { code?: string }): boolean 
   }
   return /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)$/.test(error.code ?? '') ||
     /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection is closed|Query read timeout/.test(error.message)
+}
+
+/** What kind of database failure `error` is; undefined when it did not come from the database. */
+export function classifyDatabaseError (error: Error & { code?: string }): DatabaseFailure | undefined {
+  if (isConnectionFailure(error)) return 'unavailable'
+  if (!(error instanceof pg.DatabaseError)) return undefined
+  if (error.code === UNIQUE_VIOLATION) return 'unique-violation'
+  if (error.code === FOREIGN_KEY_VIOLATION) return 'foreign-key-violation'
+  return 'database-error'
+}
+
+/** The table a unique violation happened in (which registration or vote was refused). */
+export const violatedTable = (error: unknown): string | undefined =>
+  error instanceof pg.DatabaseError ? error.table : undefined
+
+/** A database error as it may be logged: never its detail (which quotes values such as emails). */
+export function loggableDatabaseError (error: Error & { code?: string }) {
+  if (!(error instanceof pg.DatabaseError)) return { type: error.name, code: error.code, message: error.message }
+  const { name, code, table, constraint, routine, message } = error
+  return { type: name, code, table, constraint, routine, message }
+}
+
+// Foreign keys are told apart by constraint name. The names differ between databases (an
+// adopted course database has its own), so each database's are read from its catalogue, once,
+// when the first foreign-key violation needs them: a rare race, never a hot path.
+const referencedTables = new WeakMap<Queryable, Promise<Map<string, string>>>()
+
+async function readForeignKeys (db: Queryable): Promise<Map<string, string>> {
+  const { rows } = await db.query<{ name: string, referenced: string }>(
+    `select conname as name, confrelid::regclass::text as referenced
+       from pg_constraint where contype = 'f' and connamespace = current_schema()::regnamespace`)
+  return new Map(rows.map(({ name, referenced }) => [name, referenced.replace(/^"|"$/g, '')]))
+}
+
+/**
+ * The table whose row a foreign-key violation found missing (a user or post deleted meanwhile),
+ * or undefined when `error` is no foreign-key violation.
+ */
+export async function missingReference (db: Queryable, error: unknown): Promise<string | undefined> {
+  if (!(error instanceof pg.DatabaseError) || error.code !== FOREIGN_KEY_VIOLATION || !error.constraint) return undefined
+  let tables = referencedTables.get(db)
+  if (!tables) {
+    tables = readForeignKeys(db)
+    referencedTables.set(db, tables)
+    tables.catch(() => referencedTables.delete(db))
+  }
+  let table = (await tables).get(error.constraint)
+  if (table === undefined) {
+    // A constraint added since the catalogue was read (a migration by another process).
+    tables = readForeignKeys(db)
+    referencedTables.set(db, tables)
+    table = (await tables).get(error.constraint)
+  }
+  return table
 }

@@ -22,9 +22,12 @@ export async function migrate (orm: MikroORM, clientUrl: string, direction: 'up'
   }
 }
 
-/** `migrate` for a process that has no MikroORM of its own: one is opened for it and closed. */
-export async function migrateUrl (clientUrl: string, direction: 'up' | 'down' = 'up'): Promise<string[]> {
-  const orm = await MikroORM.init(createOrmConfig(clientUrl, { poolSize: 1 }))
+/**
+ * `migrate` with a MikroORM opened for it and closed after: the server needs the ORM for
+ * nothing else. `logger` takes MikroORM's lines (else they go to the console).
+ */
+export async function migrateUrl (clientUrl: string, direction: 'up' | 'down' = 'up', logger?: (message: string) => void): Promise<string[]> {
+  const orm = await MikroORM.init(createOrmConfig(clientUrl, { poolSize: 1, logger }))
   try {
     return await migrate(orm, clientUrl, direction)
   } finally {

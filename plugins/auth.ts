@@ -1,7 +1,6 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { USER_GONE, type UserGone } from '../db/queries/queryable.js'
 import { InvalidTokenError, NotAuthenticatedError } from '../lib/http-errors.js'
 import { isStoredId } from '../schemas/common.js'
 
@@ -22,7 +21,7 @@ declare module 'fastify' {
     /**
      * An `onRequest` hook: sets `request.userId` from a valid bearer token or answers 401.
      * It does not read the database: each protected route's statement checks that the
-     * user still exists (see `existingUser`), so a deleted user's token costs no extra query.
+     * user still exists (the queries in db/queries/ answer the 401), so a deleted user's token costs no extra query.
      */
     authenticate: (request: FastifyRequest) => Promise<void>
     signAccessToken: (userId: number) => string
@@ -33,12 +32,6 @@ declare module 'fastify' {
 }
 
 const BEARER = /^bearer$/i
-
-/** A repository's answer for the token's user, or the 401 when that user has been deleted. */
-export function existingUser<T> (result: T | UserGone): T {
-  if (result === USER_GONE) throw new InvalidTokenError()
-  return result
-}
 
 /** JWT (HS256) sign and verify, and the `authenticate` hook that protected routes add. */
 export default fp(async function auth (fastify) {

@@ -1,20 +1,12 @@
 import type { FastifyError, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
-import pg from 'pg'
-import { FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION } from '../db/queries/queryable.js'
-import { isConnectionFailure } from '../db/errors.js'
+import { classifyDatabaseError, loggableDatabaseError, violatedTable } from '../db/errors.js'
 import { RETRY_AFTER_SECONDS, UnprocessableError } from '../lib/http-errors.js'
 import { toValidationDetail, type ValidationDetail } from '../lib/validation-detail.js'
 
 const CONFLICTS: Record<string, string> = {
   users: 'Email already registered',
   votes: 'You have already voted on this post'
-}
-
-/** A database error as it may be logged: never its detail (which quotes values such as emails). */
-function loggable (error: pg.DatabaseError) {
-  const { name, code, table, constraint, routine, message } = error
-  return { type: name, code, table, constraint, routine, message }
 }
 
 function sendValidation (reply: FastifyReply, detail: ValidationDetail[]) {
@@ -28,20 +20,18 @@ export default fp(async function errors (fastify) {
       return sendValidation(reply, toValidationDetail(error.validation, error.validationContext ?? 'body'))
     }
     if (error instanceof UnprocessableError) return sendValidation(reply, error.detail)
-    if (error instanceof pg.DatabaseError && error.code === UNIQUE_VIOLATION) {
-      return reply.code(409).send({ detail: CONFLICTS[error.table ?? ''] ?? 'Already exists' })
-    }
-    if (error instanceof pg.DatabaseError && error.code === FOREIGN_KEY_VIOLATION) {
-      return reply.code(404).send({ detail: 'A referenced resource does not exist' })
-    }
     if (error.code === 'FST_UNDER_PRESSURE') return reply.code(503).send({ detail: 'Service unavailable' })
-    if (isConnectionFailure(error)) {
-      request.log.error({ err: error instanceof pg.DatabaseError ? loggable(error) : { type: error.name, code: error.code, message: error.message } }, 'database unavailable')
-      return reply.code(503).header('retry-after', RETRY_AFTER_SECONDS).send({ detail: 'Service unavailable' })
-    }
-    if (error instanceof pg.DatabaseError) {
-      request.log.error({ err: loggable(error) }, 'database error')
-      return reply.code(500).send({ detail: 'Internal Server Error' })
+    switch (classifyDatabaseError(error)) {
+      case 'unique-violation':
+        return reply.code(409).send({ detail: CONFLICTS[violatedTable(error) ?? ''] ?? 'Already exists' })
+      case 'foreign-key-violation':
+        return reply.code(404).send({ detail: 'A referenced resource does not exist' })
+      case 'unavailable':
+        request.log.error({ err: loggableDatabaseError(error) }, 'database unavailable')
+        return reply.code(503).header('retry-after', RETRY_AFTER_SECONDS).send({ detail: 'Service unavailable' })
+      case 'database-error':
+        request.log.error({ err: loggableDatabaseError(error) }, 'database error')
+        return reply.code(500).send({ detail: 'Internal Server Error' })
     }
     const status = error.statusCode ?? 500
     if (status >= 400 && status < 500) {

@@ -53,16 +53,17 @@ export async function build (t: Test, options: BuildOptions = {}): Promise<Fasti
   t.teardown(() => fastify.close())
   // Before the routes, so that every answer of every test is held to the OpenAPI document.
   checkAnswersAgainstDocument(t, fastify)
-  // Unwrapped, so tests can reach the app's decorators (orm, config, jwt).
+  // Unwrapped, so tests can reach the app's decorators (pg, config, jwt).
   await fastify.register(fp(app), { config, migrate: true })
   await fastify.ready()
   return fastify
 }
 
-/** Plain SQL on the app's own database, for arranging and checking rows. */
+/** Plain SQL on the app's own database (its pool), for arranging and checking rows; `?` marks each parameter. */
 export async function sql<R extends pg.QueryResultRow = Record<string, unknown>> (fastify: FastifyInstance, text: string, params: unknown[] = []): Promise<R[]> {
-  const result = await fastify.orm.em.getConnection().execute(text, params)
-  return result as R[]
+  let index = 0
+  const result = await fastify.pg.query<R>(text.replace(/\?/g, () => `$${++index}`), params)
+  return result.rows
 }
 
 let emailCounter = 0

@@ -1,45 +1,32 @@
+import type { Static } from 'typebox'
+import { InvalidTokenError } from '../../lib/http-errors.js'
+import type { PostOutSchema, PostPatchSchema, PostSchema } from '../../schemas/posts.js'
+import { missingReference } from '../errors.js'
 import { toRfc3339 } from '../timestamps.js'
-import { isMissingReference, run, USER_GONE, type Queryable, type UserGone } from './queryable.js'
-import type { UserOut } from './users.js'
+import { run, storedIdOrNone, type Queryable } from './queryable.js'
 
-export interface PostRow {
-  id: number
-  title: string
-  content: string
-  published: boolean
-  created_at: string
-  owner_id: number
-  owner: UserOut
-}
+/** A post as the API shows it, with its owner. */
+export type Post = Static<typeof PostSchema>
+/** A post with its vote count, as the API shows it. */
+export type PostOut = Static<typeof PostOutSchema>
+/** The fields a client may set. */
+export type PostChanges = Static<typeof PostPatchSchema>
 
-export interface PostOut {
-  Post: PostRow
-  votes: number
-}
+/** A post's row joined with its owner's: what the statements below return. */
+export type PostRow = Omit<Post, 'owner'> & { owner_email: string, owner_created_at: string }
+/** A post's row with its owner's and its vote count. */
+export type PostOutRow = PostRow & { votes: number }
 
-export interface PostChanges {
-  title?: string
-  content?: string
-  published?: boolean
-}
-
-type PostColumns = Omit<PostRow, 'owner'>
-
-export interface PostWithOwnerRow extends PostColumns {
-  owner_email: string
-  owner_created_at: string
-}
-
-export interface PostOutRow extends PostWithOwnerRow {
-  votes: number
-}
+// One column list per shape, used by every statement that returns it (and by toPost).
+const POST_FIELDS = ['id', 'title', 'content', 'published', 'created_at', 'owner_id'] as const
+const postColumns = (table: string) => POST_FIELDS.map(field => `${table}.${field}`).join(', ')
+const ownerColumns = (table: string) => `${table}.email as owner_email, ${table}.created_at as owner_created_at`
+const POST_ROW_RETURNING = `returning ${POST_FIELDS.join(', ')}`
+const POST_OUT_COLUMNS = `${postColumns('p')}, ${ownerColumns('u')}, coalesce(c.votes, 0) as votes`
 
 // The hot statements below start from the token's user (`me`), so that one round trip both
 // checks that the user still exists and does the work: no row at all means the user is gone.
 // Each is also what bench/baseline.ts runs, so benchmark ratios measure everything but SQL.
-
-const POST_OUT_COLUMNS = `p.id, p.title, p.content, p.published, p.created_at, p.owner_id,
-       u.email as owner_email, u.created_at as owner_created_at, coalesce(c.votes, 0) as votes`
 
 // The page's ids come from the (created_at desc, id desc) index alone, so a deep `skip`
 // walks the index without reading the skipped posts; only the page's rows are joined.
@@ -72,10 +59,10 @@ export const CREATE_POST_SQL = `
 with me as (select id, email, created_at from users where id = $1),
      post as (insert into posts (title, content, published, owner_id)
               select $2::varchar, $3::varchar, $4::boolean, me.id from me
-              returning id, title, content, published, created_at, owner_id)
-select post.*, me.email as owner_email, me.created_at as owner_created_at from post, me`
+              ${POST_ROW_RETURNING})
+select ${postColumns('post')}, ${ownerColumns('me')} from post, me`
 
-export const toPost = ({ owner_email: email, owner_created_at: ownerCreatedAt, ...post }: PostWithOwnerRow): PostRow => ({
+export const toPost = ({ owner_email: email, owner_created_at: ownerCreatedAt, ...post }: PostRow): Post => ({
   id: post.id,
   title: post.title,
   content: post.content,
@@ -90,55 +77,62 @@ export const toPostOut = (row: PostOutRow): PostOut => ({ Post: toPost(row), vot
 /** `%`, `_` and the escape character itself are literal in a search. */
 export const likePattern = (search: string) => `%${search.replace(/[\\%_]/g, '\\$&')}%`
 
-export async function listPosts (db: Queryable, userId: number, { limit, skip, search }: { limit: number, skip: number, search: string }): Promise<PostOut[] | UserGone> {
+/** Rows of a statement fused with the user check: none at all means the token's user is gone. */
+function ofExistingUser<Row> (rows: Row[]): Row[] {
+  if (rows.length === 0) throw new InvalidTokenError()
+  return rows
+}
+
+/** A page of the feed, newest first; the 401 when the token's user is gone. */
+export async function listPosts (db: Queryable, userId: number, { limit, skip, search }: { limit: number, skip: number, search: string }): Promise<PostOut[]> {
   // A search is planned for its pattern (a rare word and a common one want different plans).
-  const rows = search
+  const rows = ofExistingUser(search
     ? await run<PostOutRow>(db, undefined, FEED_SEARCH_SQL, [userId, limit, skip, likePattern(search)])
-    : await run<PostOutRow>(db, 'feed', FEED_SQL, [userId, limit, skip])
-  if (rows.length === 0) return USER_GONE
+    : await run<PostOutRow>(db, 'feed', FEED_SQL, [userId, limit, skip]))
   // An empty page still has the user's row, with nulls for the post.
   return rows[0]!.id === null ? [] : rows.map(toPostOut)
 }
 
-export async function findPostOut (db: Queryable, userId: number, id: number): Promise<PostOut | undefined | UserGone> {
-  const [row] = await run<PostOutRow>(db, 'post-out', POST_OUT_SQL, [userId, id])
-  if (!row) return USER_GONE
-  return row.id === null ? undefined : toPostOut(row)
+/** The post with its vote count, or undefined; the 401 when the token's user is gone. */
+export async function findPostOut (db: Queryable, userId: number, id: number): Promise<PostOut | undefined> {
+  const [row] = ofExistingUser(await run<PostOutRow>(db, 'post-out', POST_OUT_SQL, [userId, storedIdOrNone(id)]))
+  return row!.id === null ? undefined : toPostOut(row!)
 }
 
-export async function createPost (db: Queryable, userId: number, post: Required<PostChanges>): Promise<PostRow | UserGone> {
+/** A new post owned by the token's user; the 401 when that user is gone. */
+export async function createPost (db: Queryable, userId: number, post: Required<PostChanges>): Promise<Post> {
+  let rows: PostRow[]
   try {
-    const [row] = await run<PostWithOwnerRow>(db, 'create-post', CREATE_POST_SQL, [userId, post.title, post.content, post.published])
-    return row ? toPost(row) : USER_GONE
+    rows = await run<PostRow>(db, 'create-post', CREATE_POST_SQL, [userId, post.title, post.content, post.published])
   } catch (err) {
     // The user was deleted (and committed) while the post was being inserted.
-    if (isMissingReference(err, 'users')) return USER_GONE
+    if (await missingReference(db, err) === 'users') throw new InvalidTokenError()
     throw err
   }
+  return toPost(ofExistingUser(rows)[0]!)
 }
 
-/** The post's owner, or undefined when there is no such post; USER_GONE when the user is gone. */
-export async function findPostOwnerId (db: Queryable, userId: number, id: number): Promise<number | undefined | UserGone> {
-  const [row] = await run<{ owner_id: number | null }>(db, 'post-owner',
-    'select p.owner_id from users me left join posts p on p.id = $2 where me.id = $1', [userId, id])
-  if (!row) return USER_GONE
-  return row.owner_id ?? undefined
+/** The post's owner, or undefined when there is no such post; the 401 when the token's user is gone. */
+export async function findPostOwnerId (db: Queryable, userId: number, id: number): Promise<number | undefined> {
+  const [row] = ofExistingUser(await run<{ owner_id: number | null }>(db, 'post-owner',
+    'select p.owner_id from users me left join posts p on p.id = $2 where me.id = $1', [userId, storedIdOrNone(id)]))
+  return row!.owner_id ?? undefined
 }
 
 /** Updates the given columns of the user's own post; undefined when it is gone (or not theirs). */
-export async function updatePost (db: Queryable, userId: number, id: number, changes: PostChanges): Promise<PostRow | undefined> {
+export async function updatePost (db: Queryable, userId: number, id: number, changes: PostChanges): Promise<Post | undefined> {
   const columns = (['title', 'content', 'published'] as const).filter(column => changes[column] !== undefined)
-  const [row] = await run<PostWithOwnerRow>(db, `update-post-${columns.join('-')}`, `
+  const [row] = await run<PostRow>(db, `update-post-${columns.join('-')}`, `
     with post as (
       update posts set ${columns.map((column, i) => `${column} = $${i + 3}`).join(', ')} where id = $1 and owner_id = $2
-      returning id, title, content, published, created_at, owner_id)
-    select post.*, u.email as owner_email, u.created_at as owner_created_at from post join users u on u.id = post.owner_id`,
-  [id, userId, ...columns.map(column => changes[column])])
+      ${POST_ROW_RETURNING})
+    select ${postColumns('post')}, ${ownerColumns('u')} from post join users u on u.id = post.owner_id`,
+  [storedIdOrNone(id), userId, ...columns.map(column => changes[column])])
   return row && toPost(row)
 }
 
 /** Deletes the user's own post (its votes go by cascade); false when it is gone (or not theirs). */
 export async function deletePost (db: Queryable, userId: number, id: number): Promise<boolean> {
-  const result = await db.query({ name: 'delete-post', text: 'delete from posts where id = $1 and owner_id = $2', values: [id, userId] })
+  const result = await db.query({ name: 'delete-post', text: 'delete from posts where id = $1 and owner_id = $2', values: [storedIdOrNone(id), userId] })
   return (result.rowCount ?? 0) > 0
 }

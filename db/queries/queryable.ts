@@ -1,6 +1,7 @@
 import type { Pool, PoolClient, QueryResultRow } from 'pg'
+import { isStoredId } from '../../schemas/common.js'
 
-/** A pool or a checked-out client: both run the repositories' statements. */
+/** A pool or a checked-out client: both run the queries' statements. */
 export type Queryable = Pick<Pool | PoolClient, 'query'>
 
 /**
@@ -13,13 +14,8 @@ export async function run<Row extends QueryResultRow> (db: Queryable, name: stri
   return result.rows
 }
 
-/** What a statement fused with the token's user check returns when that user no longer exists. */
-export const USER_GONE: unique symbol = Symbol('user gone')
-export type UserGone = typeof USER_GONE
-
-export const FOREIGN_KEY_VIOLATION = '23503'
-export const UNIQUE_VIOLATION = '23505'
-
-/** True for a foreign key violation whose missing row is in `table` (deleted meanwhile). */
-export const isMissingReference = (err: unknown, table: string): boolean =>
-  (err as { code?: string }).code === FOREIGN_KEY_VIOLATION && ((err as { detail?: string }).detail ?? '').includes(`table "${table}"`)
+/**
+ * An id as a statement may bind it: one no row can have (beyond int4, or below 1) becomes 0,
+ * which finds nothing, so the statement still runs its other checks (the token's user).
+ */
+export const storedIdOrNone = (id: number): number => isStoredId(id) ? id : 0

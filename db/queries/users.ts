@@ -1,19 +1,30 @@
+import type { Static } from 'typebox'
+import { InvalidTokenError } from '../../lib/http-errors.js'
+import type { UserOutSchema } from '../../schemas/common.js'
 import { toRfc3339 } from '../timestamps.js'
-import { run, type Queryable } from './queryable.js'
+import { run, storedIdOrNone, type Queryable } from './queryable.js'
 
-export interface UserOut {
-  id: number
-  email: string
-  created_at: string
-}
+/** A user as the API shows it. */
+export type UserOut = Static<typeof UserOutSchema>
+
+/** The columns of a user the API shows, as `users` holds them. */
+export const USER_OUT_COLUMNS = 'id, email, created_at'
 
 const toUserOut = (user: UserOut): UserOut => ({ ...user, created_at: toRfc3339(user.created_at) })
 
-export const SELECT_USER = 'select id, email, created_at from users where id = $1'
+const SELECT_USER = `select ${USER_OUT_COLUMNS} from users where id = $1`
 
+/** The user with that id, or undefined. */
 export async function findUserById (db: Queryable, id: number): Promise<UserOut | undefined> {
-  const [user] = await run<UserOut>(db, 'user-by-id', SELECT_USER, [id])
+  const [user] = await run<UserOut>(db, 'user-by-id', SELECT_USER, [storedIdOrNone(id)])
   return user && toUserOut(user)
+}
+
+/** The token's user; the 401 when that user no longer exists. */
+export async function findTokenUser (db: Queryable, userId: number): Promise<UserOut> {
+  const user = await findUserById(db, userId)
+  if (!user) throw new InvalidTokenError()
+  return user
 }
 
 /** Emails match without regard to letter case, as registration treats them. */
@@ -26,6 +37,6 @@ export async function findCredentialsByEmail (db: Queryable, email: string): Pro
 /** Inserts a user; a taken email (in any letter case) raises the database's unique violation. */
 export async function createUser (db: Queryable, email: string, passwordHash: string): Promise<UserOut> {
   const [user] = await run<UserOut>(db, 'create-user',
-    'insert into users (email, password) values ($1, $2) returning id, email, created_at', [email, passwordHash])
+    `insert into users (email, password) values ($1, $2) returning ${USER_OUT_COLUMNS}`, [email, passwordHash])
   return toUserOut(user!)
 }

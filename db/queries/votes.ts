@@ -1,12 +1,16 @@
-import { isMissingReference, run, type Queryable } from './queryable.js'
+import { InvalidTokenError } from '../../lib/http-errors.js'
+import { missingReference } from '../errors.js'
+import { run, storedIdOrNone, type Queryable } from './queryable.js'
 
+/** What a vote found and did (the token's user exists: else the 401 is thrown). */
 export interface VoteOutcome {
-  /** False when the token's user no longer exists. */
-  me: boolean
   post: boolean
   /** The vote was added (dir 1) or removed (dir 0). */
   done: boolean
 }
+
+/** A statement's row: also whether the token's user exists. */
+export type VoteOutcomeRow = VoteOutcome & { me: boolean }
 
 // One round trip: the user and post checks and the write. A post deleted between the check
 // and the insert makes the insert fail its foreign key, which is answered as a missing post.
@@ -25,21 +29,24 @@ with me as (select id from users where id = $1),
      removed as (delete from votes v using me where v.user_id = me.id and v.post_id = $2 returning 1)
 select exists (select from me) as me, exists (select from post) as post, exists (select from removed) as done`
 
+/** Adds (dir 1) or removes (dir 0) the token's user's vote; the 401 when that user is gone. */
 export async function castVote (db: Queryable, userId: number, postId: number, dir: 0 | 1): Promise<VoteOutcome> {
-  let outcome: VoteOutcome
+  const values = [userId, storedIdOrNone(postId)]
+  let row: VoteOutcomeRow
   try {
-    [outcome] = dir === 1
-      ? await run<VoteOutcome>(db, 'add-vote', ADD_VOTE_SQL, [userId, postId]) as [VoteOutcome]
-      : await run<VoteOutcome>(db, 'remove-vote', REMOVE_VOTE_SQL, [userId, postId]) as [VoteOutcome]
+    [row] = dir === 1
+      ? await run<VoteOutcomeRow>(db, 'add-vote', ADD_VOTE_SQL, values) as [VoteOutcomeRow]
+      : await run<VoteOutcomeRow>(db, 'remove-vote', REMOVE_VOTE_SQL, values) as [VoteOutcomeRow]
   } catch (err) {
     // The user or the post was deleted (and committed) while the vote was being added.
-    if (isMissingReference(err, 'users')) return { me: false, post: true, done: false }
-    if (isMissingReference(err, 'posts')) return { me: true, post: false, done: false }
+    const missing = await missingReference(db, err)
+    if (missing === 'users') throw new InvalidTokenError()
+    if (missing === 'posts') return { post: false, done: false }
     throw err
   }
-  if (dir === 0 && outcome.me && !outcome.done) {
-    // The vote may have gone with its user, deleted while this statement waited for the row.
-    outcome.me = (await run(db, 'user-exists', 'select 1 from users where id = $1', [userId])).length > 0
-  }
-  return outcome
+  // A vote not removed may have gone with its user, deleted while this statement waited for the row.
+  const userGone = !row.me || (dir === 0 && !row.done &&
+    (await run(db, 'user-exists', 'select 1 from users where id = $1', [userId])).length === 0)
+  if (userGone) throw new InvalidTokenError()
+  return { post: row.post, done: row.done }
 }

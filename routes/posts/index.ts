@@ -1,24 +1,22 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { createPost, deletePost, findPostOut, findPostOwnerId, listPosts, updatePost, type PostChanges } from '../../db/queries/posts.js'
-import type { Queryable } from '../../db/queries/queryable.js'
 import { ForbiddenError, PostNotFoundError, UnprocessableError } from '../../lib/http-errors.js'
 import { atLeastOneOf } from '../../lib/validation-detail.js'
-import { existingUser } from '../../plugins/auth.js'
-import { IdParamsSchema, UnauthorizedSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, faultResponses, isStoredId, limitedResponses } from '../../schemas/common.js'
-import { ListQuerySchema, PostCreateSchema, PostOutSchema, PostPatchSchema, PostSchema } from './schemas.js'
+import { IdParamsSchema, UnauthorizedSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, faultResponses, limitedResponses } from '../../schemas/common.js'
+import { ListQuerySchema, PostCreateSchema, PostOutSchema, PostPatchSchema, PostSchema } from '../../schemas/posts.js'
 
 const notFound = errorResponse('No post has that id', 'Post with id: 7 does not exist')
 const forbidden = errorResponse('The post belongs to another user', 'Not authorized to perform requested action')
 
-/** 401 when the user is gone, 404 when the post does not exist, 403 when it is not the user's. */
-async function assertOwnPost (db: Queryable, userId: number, id: number): Promise<void> {
-  const ownerId = existingUser(await findPostOwnerId(db, userId, isStoredId(id) ? id : 0))
-  if (ownerId === undefined) throw new PostNotFoundError(id)
-  if (ownerId !== userId) throw new ForbiddenError()
-}
-
 const posts: FastifyPluginAsyncTypebox = async (fastify) => {
+  /** 401 when the user is gone, 404 when the post does not exist, 403 when it is not the user's. */
+  async function assertOwnPost (userId: number, id: number): Promise<void> {
+    const ownerId = await findPostOwnerId(fastify.pg, userId, id)
+    if (ownerId === undefined) throw new PostNotFoundError(id)
+    if (ownerId !== userId) throw new ForbiddenError()
+  }
+
   const common = { tags: ['Posts'], security: bearerSecurity }
 
   fastify.get('/', {
@@ -38,7 +36,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function list (request) {
     // The defaults are in place: validation has filled in every parameter left out.
-    return existingUser(await listPosts(fastify.pg, request.userId, request.query as Required<typeof request.query>))
+    return listPosts(fastify.pg, request.userId, request.query as Required<typeof request.query>)
   })
 
   fastify.get('/:id', {
@@ -52,8 +50,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function get (request) {
     const { id } = request.params
-    // An id no post can have is still looked up, for the user check; it finds nothing.
-    const post = existingUser(await findPostOut(fastify.pg, request.userId, isStoredId(id) ? id : 0))
+    const post = await findPostOut(fastify.pg, request.userId, id)
     if (!post) throw new PostNotFoundError(id)
     return post
   })
@@ -69,12 +66,11 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function create (request, reply) {
     const { title, content, published = true } = request.body
-    const post = existingUser(await createPost(fastify.pg, request.userId, { title, content, published }))
-    return reply.code(201).send(post)
+    return reply.code(201).send(await createPost(fastify.pg, request.userId, { title, content, published }))
   })
 
   async function update (userId: number, id: number, changes: PostChanges) {
-    await assertOwnPost(fastify.pg, userId, id)
+    await assertOwnPost(userId, id)
     const post = await updatePost(fastify.pg, userId, id, changes)
     if (!post) throw new PostNotFoundError(id)
     return post
@@ -125,7 +121,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function remove (request, reply) {
     const { id } = request.params
-    await assertOwnPost(fastify.pg, request.userId, id)
+    await assertOwnPost(request.userId, id)
     if (!await deletePost(fastify.pg, request.userId, id)) throw new PostNotFoundError(id)
     return reply.code(204).send(null)
   })

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { createUser, findUserById } from '../../db/queries/users.js'
-import { InvalidTokenError, UserNotFoundError } from '../../lib/http-errors.js'
+import { createUser, findTokenUser, findUserById } from '../../db/queries/users.js'
+import { UserNotFoundError } from '../../lib/http-errors.js'
 import { MAX_BYTES } from '../../lib/schema-keywords.js'
-import { EmailSchema, IdParamsSchema, PASSWORD_MAX_BYTES, ServiceUnavailableSchema, TextSchema, TooManyAttemptsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, faultResponses, isStoredId, limitedResponses } from '../../schemas/common.js'
+import { EmailSchema, IdParamsSchema, PASSWORD_MAX_BYTES, ServiceUnavailableSchema, TextSchema, TooManyAttemptsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, faultResponses, limitedResponses } from '../../schemas/common.js'
 
 const UserCreateSchema = Type.Object({
   email: EmailSchema,
@@ -47,9 +47,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: asResponse(UserOutSchema, 'The token\'s user'), 401: UnauthorizedSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function me (request) {
-    const user = await findUserById(fastify.pg, request.userId)
-    if (!user) throw new InvalidTokenError()
-    return user
+    return findTokenUser(fastify.pg, request.userId)
   })
 
   fastify.get('/:id', {
@@ -69,7 +67,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function getUser (request) {
     const { id } = request.params
-    const user = isStoredId(id) ? await findUserById(fastify.pg, id) : undefined
+    const user = await findUserById(fastify.pg, id)
     if (!user) throw new UserNotFoundError(id)
     return user
   })

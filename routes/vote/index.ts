@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { castVote } from '../../db/queries/votes.js'
-import { InvalidTokenError, PostNotFoundError, VoteConflictError, VoteNotFoundError } from '../../lib/http-errors.js'
-import { UnauthorizedSchema, ValidationErrorSchema, bearerSecurity, bodyResponses, errorResponse, faultResponses, isStoredId, limitedResponses } from '../../schemas/common.js'
+import { PostNotFoundError, VoteConflictError, VoteNotFoundError } from '../../lib/http-errors.js'
+import { UnauthorizedSchema, ValidationErrorSchema, bearerSecurity, bodyResponses, errorResponse, faultResponses, limitedResponses } from '../../schemas/common.js'
 
 const VoteSchema = Type.Object({
   post_id: Type.Integer({ examples: [7] }),
@@ -36,8 +36,7 @@ const vote: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function voteOrTakeBack (request, reply) {
     const { post_id: postId, dir } = request.body
-    const outcome = await castVote(fastify.pg, request.userId, isStoredId(postId) ? postId : 0, dir)
-    if (!outcome.me) throw new InvalidTokenError()
+    const outcome = await castVote(fastify.pg, request.userId, postId, dir)
     if (!outcome.post) throw new PostNotFoundError(postId)
     if (dir === 1) {
       if (!outcome.done) throw new VoteConflictError(request.userId, postId)

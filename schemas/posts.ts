@@ -1,5 +1,5 @@
 import { Type } from 'typebox'
-import { IdSchema, TextSchema, TimestampSchema, UserOutSchema } from '../../schemas/common.js'
+import { IdSchema, TextSchema, TimestampSchema, UserOutSchema } from './common.js'
 
 const TITLE_EXAMPLE = 'Top beaches in Florida'
 const CONTENT_EXAMPLE = 'Check out these awesome beaches'
