@@ -5,8 +5,9 @@ import type { AppOptions } from './lib/config.js'
 
 export type { AppOptions }
 
-// Postline runs as TypeScript (tsx, or tap's loader), which autoload cannot always detect.
-process.env.FASTIFY_AUTOLOAD_TYPESCRIPT ??= '1'
+// From its sources Postline runs as TypeScript (tsx, or tap's loader), which autoload cannot
+// always detect; built, it is plain JavaScript in dist/.
+if (import.meta.url.endsWith('.ts')) process.env.FASTIFY_AUTOLOAD_TYPESCRIPT ??= '1'
 
 /** The whole API as one plugin: cross-cutting plugins first, then one folder per resource. */
 const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {

@@ -39,9 +39,10 @@ export function machineCpuSeconds (): { busy: number, total: number } {
   return { busy: busy / TICKS_PER_SECOND, total: (busy + idle! + iowait!) / TICKS_PER_SECOND }
 }
 
-const SCRIPTS = {
-  postline: join(ROOT, 'server.ts'),
-  baseline: join(ROOT, 'bench', 'baseline.ts')
+/** Postline as production runs it, compiled (`npm run bench` builds first); the baseline from its source. */
+const COMMANDS = {
+  postline: [join(ROOT, 'dist', 'server.js')],
+  baseline: ['--import', 'tsx', join(ROOT, 'bench', 'baseline.ts')]
 }
 
 /**
@@ -49,12 +50,12 @@ const SCRIPTS = {
  * waits until `GET /` answers. Logs go where a production server's would (not a terminal):
  * here to /dev/null, after being formatted; stderr is passed through for crashes.
  */
-export async function startServer (kind: keyof typeof SCRIPTS, port: number, env: Record<string, string>): Promise<BenchServer> {
+export async function startServer (kind: keyof typeof COMMANDS, port: number, env: Record<string, string>): Promise<BenchServer> {
   const url = `http://127.0.0.1:${port}`
   if (await fetch(url).then(() => true, () => false)) throw new Error(`port ${port} is taken: is an earlier bench's server still running?`)
   // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each server into <dir> when it stops.
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', SCRIPTS[kind]], {
+  const child = spawn(process.execPath, [...profile, ...COMMANDS[kind]], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -2,9 +2,10 @@ import { accessSync, constants, mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import type { Config } from '../lib/config.js'
 import { EmbeddedPostgresError, embeddedUrl, runningPostmaster, startEmbeddedPostgres, type EmbeddedPostgresProblem } from './embedded-postgres.js'
+import { projectRoot } from '../lib/project-root.js'
 import { StartupError } from '../lib/startup-error.js'
 
-const PROJECT_DIR = resolve(import.meta.dirname, '..')
+const PROJECT_DIR = projectRoot()
 
 export interface Database {
   url: string

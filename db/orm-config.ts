@@ -3,6 +3,8 @@ import { Migrator } from '@mikro-orm/migrations'
 import { resolve } from 'node:path'
 import { Post, User, Vote, VoteCount } from './entities/index.js'
 
+const RUNNING_TYPESCRIPT = import.meta.url.endsWith('.ts')
+
 export function createOrmConfig (clientUrl: string, { poolSize = 10, logger }: { poolSize?: number, logger?: (message: string) => void } = {}) {
   return defineConfig({
     clientUrl,
@@ -11,14 +13,14 @@ export function createOrmConfig (clientUrl: string, { poolSize = 10, logger }: {
     colors: !logger && process.stdout.isTTY === true,
     entities: [User, Post, Vote, VoteCount],
     extensions: [Migrator],
-    // The code runs as TypeScript under tsx and tap alike.
-    preferTs: true,
+    // From its sources (tsx, tap, the MikroORM CLI) the migrations are TypeScript; built, JavaScript.
+    preferTs: RUNNING_TYPESCRIPT,
     discovery: { warnWhenNoEntities: true },
     pool: { min: 0, max: poolSize },
     migrations: {
       path: resolve(import.meta.dirname, 'migrations'),
       pathTs: resolve(import.meta.dirname, 'migrations'),
-      glob: '!(*.d).ts',
+      glob: RUNNING_TYPESCRIPT ? '!(*.d).ts' : '!(*.d).js',
       tableName: 'mikro_orm_migrations',
       snapshotName: '.snapshot-postline',
       transactional: true,

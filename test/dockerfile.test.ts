@@ -235,7 +235,7 @@ t.test('the Dockerfile builds an image that serves the API', async t => {
     t.same(stages.map(stage => stage.image), stages.map(() => image.image), `every stage has the same base (${image.image}), so native modules match its libc`)
     t.match(image.env, { NODE_ENV: 'production', HOST: '0.0.0.0' }, 'sets NODE_ENV=production and listens on every interface')
     t.ok(image.env.PORT && image.expose.includes(image.env.PORT), `EXPOSEs its PORT (${image.env.PORT})`)
-    t.same(image.cmd, ['node', '--import', 'tsx', 'server.ts'], 'CMD runs node itself, in exec form, so the server gets SIGTERM')
+    t.same(image.cmd, ['node', 'dist/server.js'], 'CMD runs node itself on the compiled server, in exec form, so the server gets SIGTERM')
     t.ok(image.healthcheck, 'has a HEALTHCHECK')
   })
 
@@ -246,7 +246,8 @@ t.test('the Dockerfile builds an image that serves the API', async t => {
       .map(([path]) => path)
     t.notOk(existsSync(join(app, 'node_modules/tap')), 'tap is not installed')
     t.same(devOnly.filter(path => existsSync(join(app, path))), [], `none of the ${devOnly.length} development-only packages is installed`)
-    t.ok(existsSync(join(app, 'node_modules/tsx')), 'tsx, which runs the server, is')
+    t.ok(existsSync(join(app, 'dist/server.js')), 'the compiled server is')
+    t.notOk(existsSync(join(app, 'node_modules/tsx')) || existsSync(join(app, 'server.ts')), 'neither tsx nor the TypeScript sources are: the image runs JavaScript')
     const ignored = readIgnored()
     t.same(['.env', '.git', 'node_modules', '.data/postgres', 'lib/x.log'].filter(path => !ignored(path)), [], '.dockerignore keeps secrets, the embedded database and node_modules out of the context')
   })

@@ -32,7 +32,7 @@ export interface SpawnOptions {
    * `process.kill(-child.pid, 'SIGINT')` is what Ctrl-C sends.
    */
   group?: boolean
-  /** The script to run instead of `server.ts` (relative to the project). */
+  /** The script to run instead of `server.ts` (relative to the project); a `.js` one runs without tsx. */
   script?: string
   args?: string[]
 }
@@ -48,7 +48,9 @@ export function spawnServer (t: Test, env: Record<string, string>, options: Spaw
     const value = process.env[name]
     if (value !== undefined) inherited[name] = value
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, options.script ?? 'server.ts'), ...options.args ?? []], {
+  const script = options.script ?? 'server.ts'
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : []
+  const child = spawn(process.execPath, [...loader, join(ROOT, script), ...options.args ?? []], {
     cwd: ROOT,
     env: { ...inherited, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', BCRYPT_ROUNDS: '4', BCRYPT_WORKERS: '1', LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -94,8 +96,8 @@ function listeningAddress (server: SpawnedServer): Promise<string> {
 }
 
 /** Spawns the server (see `spawnServer`) and waits, up to 60 s, until it listens. */
-export async function startServer (t: Test, env: Record<string, string>): Promise<ServerProcess> {
-  const server = spawnServer(t, env)
+export async function startServer (t: Test, env: Record<string, string>, options: SpawnOptions = {}): Promise<ServerProcess> {
+  const server = spawnServer(t, env, options)
   const url = await waitFor(listeningAddress(server), 60_000, () => `the server to listen:\n${server.output()}`)
   return {
     ...server,
