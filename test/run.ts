@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.js'
-import { TEMPLATE_VARIABLE, createTemplateDatabase } from './template-database.js'
+import { TEMPLATE_VARIABLE, createTemplateDatabase } from './helpers/template-database.js'
 
 // The tests use the PostgreSQL named by DATABASE_URL (each test file makes its own database
 // there); with none, they run on an embedded PostgreSQL that lives as long as the run.

@@ -1,7 +1,7 @@
 import pg from 'pg'
 import t from 'tap'
 import { missingReference } from '../../db/errors.js'
-import { createTestDatabase } from '../helper.js'
+import { createTestDatabase } from '../helpers/app.js'
 
 // A vote or post whose user or post was deleted meanwhile fails a foreign key; which row went
 // missing is told by the constraint's name, read from the database's own catalogue, since an

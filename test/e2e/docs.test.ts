@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Browser, type BrowserContext } from 'playwright-core'
 import t, { type Test } from 'tap'
-import { build, createPost, createUser, uniqueEmail } from '../helper.js'
+import { build, createPost, createUser, uniqueEmail } from '../helpers/app.js'
 
 // The documentation pages as a person uses them, in Debian's Chromium: Swagger UI's OAuth2
 // login and "Try it out", and ReDoc. Every request to a host other than 127.0.0.1 is blocked

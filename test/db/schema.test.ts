@@ -1,0 +1,107 @@
+import { MikroORM } from '@mikro-orm/postgresql'
+import t from 'tap'
+import { migrate } from '../../db/migrate.js'
+import { createOrmConfig } from '../../db/orm-config.js'
+import { build, createEmptyDatabase, sql } from '../helpers/app.js'
+
+const MIGRATIONS = ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search', 'Migration20261205130602_vote_counts_without_foreign_key']
+
+const CONTRACT = {
+  users: [
+    ['id', 'integer', 'NO', "nextval('users_id_seq'::regclass)"],
+    ['email', 'character varying', 'NO', null],
+    ['password', 'character varying', 'NO', null],
+    ['created_at', 'timestamp with time zone', 'NO', 'now()'],
+    ['phone_number', 'character varying', 'YES', null]
+  ],
+  posts: [
+    ['id', 'integer', 'NO', "nextval('posts_id_seq'::regclass)"],
+    ['title', 'character varying', 'NO', null],
+    ['content', 'character varying', 'NO', null],
+    ['published', 'boolean', 'NO', 'true'],
+    ['created_at', 'timestamp with time zone', 'NO', 'now()'],
+    ['owner_id', 'integer', 'NO', null]
+  ],
+  votes: [
+    ['user_id', 'integer', 'NO', null],
+    ['post_id', 'integer', 'NO', null]
+  ]
+}
+
+const COLUMNS = `select column_name, data_type, is_nullable, column_default, character_maximum_length
+  from information_schema.columns where table_schema = 'public' and table_name = ? order by ordinal_position`
+
+const CONSTRAINTS = `select tc.constraint_type, kcu.column_name, ccu.table_name as target, rc.delete_rule
+  from information_schema.table_constraints tc
+  join information_schema.key_column_usage kcu on kcu.constraint_name = tc.constraint_name and kcu.table_name = tc.table_name
+  left join information_schema.referential_constraints rc on rc.constraint_name = tc.constraint_name
+  left join information_schema.constraint_column_usage ccu on ccu.constraint_name = tc.constraint_name and tc.constraint_type = 'FOREIGN KEY'
+  where tc.table_schema = 'public' and tc.table_name = ? order by tc.constraint_type, kcu.column_name`
+
+t.test('the tables and columns are exactly the contract\'s', async t => {
+  const app = await build(t)
+  for (const [table, columns] of Object.entries(CONTRACT)) {
+    const rows = await sql<{ column_name: string, data_type: string, is_nullable: string, column_default: string | null, character_maximum_length: number | null }>(app, COLUMNS, [table])
+    t.same(rows.map(row => [row.column_name, row.data_type, row.is_nullable, row.column_default]), columns, `${table} columns`)
+    t.ok(rows.every(row => row.character_maximum_length === null), `${table} has no arbitrary varchar limits`)
+  }
+})
+
+t.test('keys and cascades are the contract\'s', async t => {
+  const app = await build(t)
+  const constraints = async (table: string) => (await sql<{ constraint_type: string, column_name: string, target: string | null, delete_rule: string | null }>(app, CONSTRAINTS, [table]))
+    .map(row => [row.constraint_type, row.column_name, row.target, row.delete_rule])
+  t.same(await constraints('users'), [['PRIMARY KEY', 'id', null, null], ['UNIQUE', 'email', null, null]])
+  t.same(await constraints('posts'), [['FOREIGN KEY', 'owner_id', 'users', 'CASCADE'], ['PRIMARY KEY', 'id', null, null]])
+  t.same(await constraints('votes'), [
+    ['FOREIGN KEY', 'post_id', 'posts', 'CASCADE'],
+    ['FOREIGN KEY', 'user_id', 'users', 'CASCADE'],
+    ['PRIMARY KEY', 'post_id', null, null],
+    ['PRIMARY KEY', 'user_id', null, null]
+  ])
+})
+
+t.test('the indexes the queries need exist', async t => {
+  const app = await build(t)
+  const indexes = await sql<{ indexname: string, indexdef: string }>(app, 'select indexname, indexdef from pg_indexes where schemaname = \'public\'')
+  const definitions = indexes.map(index => index.indexdef)
+  t.ok(definitions.some(d => /UNIQUE INDEX .* ON public\.users .*\(lower\(\(email\)::text\)\)/.test(d)), 'case-insensitive unique email')
+  t.ok(definitions.some(d => /ON public\.votes .*\(post_id\)$/.test(d)), 'votes by post')
+  t.ok(definitions.some(d => /ON public\.posts .*\(created_at DESC, id DESC\)/.test(d)), 'feed order')
+  t.ok(definitions.some(d => /ON public\.posts USING gin \(title gin_trgm_ops\)/.test(d)), 'trigram search on titles')
+})
+
+t.test('migrations go down and up again', async t => {
+  const url = await createEmptyDatabase(t)
+  const orm = await MikroORM.init(createOrmConfig(url, { logger: () => {} }))
+  t.teardown(() => orm.close())
+  const tables = async () => (await orm.em.getConnection().execute<{ table_name: string }[]>(
+    'select table_name from information_schema.tables where table_schema = \'public\' and table_name in (\'users\', \'posts\', \'votes\', \'vote_counts\') order by 1'))
+    .map(row => row.table_name)
+
+  t.same(await migrate(orm, url), MIGRATIONS)
+  t.same(await tables(), ['posts', 'users', 'vote_counts', 'votes'])
+  t.same(await migrate(orm, url), [], 'nothing left to apply')
+  t.same(await migrate(orm, url, 'down'), ['Migration20261205130602_vote_counts_without_foreign_key'])
+  t.same(await migrate(orm, url, 'down'), ['Migration20261121120513_vote_counts_and_search'])
+  t.same(await migrate(orm, url, 'down'), ['Migration20261121112924_indexes'])
+  t.same(await migrate(orm, url, 'down'), ['Migration20261121112919_initial'])
+  t.same(await tables(), [])
+  t.same(await migrate(orm, url), MIGRATIONS)
+})
+
+t.test('processes starting together migrate once', async t => {
+  const url = await createEmptyDatabase(t)
+  const orms = await Promise.all([1, 2, 3].map(() => MikroORM.init(createOrmConfig(url, { logger: () => {} }))))
+  t.teardown(() => Promise.all(orms.map(orm => orm.close())))
+  const applied = await Promise.all(orms.map(orm => migrate(orm, url)))
+  t.same(applied.flat().sort(), MIGRATIONS)
+})
+
+t.test('the entities and the migrations agree: a migrated database needs no new migration', async t => {
+  const url = await createEmptyDatabase(t)
+  const orm = await MikroORM.init(createOrmConfig(url, { logger: () => {} }))
+  t.teardown(() => orm.close())
+  await migrate(orm, url)
+  t.equal(await orm.getMigrator().checkMigrationNeeded(), false, 'the schema the entities describe is the one the migrations made')
+})
