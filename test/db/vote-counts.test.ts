@@ -179,7 +179,7 @@ t.test('plain SQL: update votes set post_id moves votes between posts', async t 
   t.strictSame(await mismatches(app, users[0]!), [], 'after moving two votes to a post without votes')
 
   // One statement moves votes from several posts to several others.
-  await sql(app, 'update votes set post_id = case post_id when ? then ? when ? then ? else post_id end where post_id in (?, ?)',
+  await sql(app, 'update votes set post_id = case post_id when ?::int then ?::int when ?::int then ?::int else post_id end where post_id in (?, ?)',
     [p1, p4, p3, p2, p1, p3])
   t.strictSame(await apiVotes(app, users[0]!, ids), [0, 3, 0, 2], 'after moving votes between several posts at once')
   t.strictSame(await mismatches(app, users[0]!), [], 'after moving votes between several posts at once')
@@ -187,7 +187,7 @@ t.test('plain SQL: update votes set post_id moves votes between posts', async t 
   // Votes crossing in both directions in one statement, and an update that keeps post_id.
   const [u1, u2, u3, u4] = users.map(user => user.id)
   t.strictSame(await sql(app, 'select user_id from votes where post_id = ? order by user_id', [p2]), [{ user_id: u1 }, { user_id: u2 }, { user_id: u3 }])
-  await sql(app, 'update votes set post_id = case post_id when ? then ? else ? end where (post_id = ? and user_id in (?, ?)) or (post_id = ? and user_id = ?)',
+  await sql(app, 'update votes set post_id = case post_id when ?::int then ?::int else ?::int end where (post_id = ? and user_id in (?, ?)) or (post_id = ? and user_id = ?)',
     [p2, p4, p2, p2, u2, u3, p4, u4])
   t.strictSame(await apiVotes(app, users[0]!, ids), [0, 2, 0, 3], 'after moving votes both ways between two posts')
   await sql(app, 'update votes set user_id = user_id')

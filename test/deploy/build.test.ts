@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
-import { mkdirSync, readFileSync, rmSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import t from 'tap'
@@ -8,8 +8,8 @@ import { createEmptyDatabase } from '../helpers/app.js'
 import { spawnServer, startServer, waitFor } from '../helpers/server-process.js'
 
 // Production runs the server compiled to JavaScript (`npm start` runs dist/server.js). Here it
-// is compiled into a folder of this test's own (inside the project, whose package.json makes
-// the files ES modules), then run with plain node on an empty database: migrations included.
+// is built as `npm start` builds it (incremental: little to do when dist/ is current), then
+// run with plain node on an empty database: migrations included. No other test uses dist/.
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const run = promisify(execFile)
@@ -25,11 +25,8 @@ t.test('package.json: npm start builds, then runs compiled JavaScript; tsx is fo
 })
 
 t.test('the compiled server migrates an empty database and serves', async t => {
-  const outDir = join(ROOT, '.scratch', `build-${process.pid}`)
-  mkdirSync(outDir, { recursive: true })
-  t.teardown(() => rmSync(outDir, { recursive: true, force: true }))
-  await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', outDir, '--tsBuildInfoFile', join(outDir, '.tsbuildinfo')], { cwd: ROOT })
-  const entry = relative(ROOT, join(outDir, 'server.js'))
+  await run('npm', ['run', '-s', 'build'], { cwd: ROOT })
+  const entry = join('dist', 'server.js')
 
   const url = await createEmptyDatabase(t)
   const env = { DATABASE_URL: url, SECRET_KEY: 'postline-build-test-secret-0123456789' }
@@ -47,7 +44,7 @@ t.test('the compiled server migrates an empty database and serves', async t => {
   const count = async () => Number((await client.query('select count(*) from mikro_orm_migrations')).rows[0].count)
   const applied = await count()
   t.ok(applied >= 4)
-  const migrateCli = relative(ROOT, join(outDir, 'db', 'migrate-cli.js'))
+  const migrateCli = join('dist', 'db', 'migrate-cli.js')
   for (const [direction, expected] of [['down', applied - 1], ['up', applied]] as const) {
     const cli = spawnServer(t, env, { script: migrateCli, args: [direction] })
     const exit = await waitFor(cli.exited, 60_000, `migrate ${direction}`)

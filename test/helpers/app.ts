@@ -47,6 +47,9 @@ export interface BuildOptions {
 
 /** The app on a fresh, migrated database, closed when the test ends. */
 export async function build (t: Test, options: BuildOptions = {}): Promise<FastifyInstance> {
+  // A copy of the run's template is migrated already: only a database given, or one made
+  // without a template (a file run alone under tap), is migrated by the app.
+  const migrate = options.databaseUrl !== undefined || !process.env[TEMPLATE_VARIABLE]
   const databaseUrl = options.databaseUrl ?? await createTestDatabase(t)
   const config = loadConfig({ BCRYPT_ROUNDS: '4', BCRYPT_WORKERS: '1', SECRET_KEY: TEST_SECRET, LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0', MAX_EVENT_LOOP_DELAY: '0', ...options.config, DATABASE_URL: databaseUrl })
   const fastify = Fastify({ ...serverOptions(config), logger: options.logger ?? false })
@@ -54,7 +57,7 @@ export async function build (t: Test, options: BuildOptions = {}): Promise<Fasti
   // Before the routes, so that every answer of every test is held to the OpenAPI document.
   checkAnswersAgainstDocument(t, fastify)
   // Unwrapped, so tests can reach the app's decorators (pg, config, jwt).
-  await fastify.register(fp(app), { config, migrate: true })
+  await fastify.register(fp(app), { config, migrate })
   await fastify.ready()
   return fastify
 }
