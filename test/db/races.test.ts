@@ -2,7 +2,8 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import t from 'tap'
-import { build, createPost, createTestDatabase, createUser, sql, uniqueEmail, type TestUser } from '../helpers/app.js'
+import { build, createPost, createTestDatabase, createUser, sql, uniqueEmail } from '../helpers/app.js'
+import { castVote, countRows } from '../helpers/assertions.js'
 
 const RACERS = 20
 const REGISTRATIONS = 50
@@ -17,16 +18,8 @@ function tally (responses: LightMyRequestResponse[]): Record<number, number> {
   return counts
 }
 
-const castVote = (app: FastifyInstance, user: TestUser, postId: number, dir: number) =>
-  app.inject({ method: 'POST', url: '/vote', headers: user.headers, payload: { post_id: postId, dir } })
-
 const register = (app: FastifyInstance, email: string) =>
   app.inject({ method: 'POST', url: '/users', payload: { email, password: 'password123' } })
-
-async function count (app: FastifyInstance, query: string, params: unknown[] = []): Promise<number> {
-  const [row] = await sql<{ n: number }>(app, `select count(*)::int as n from ${query}`, params)
-  return row!.n
-}
 
 function mixCase (text: string, seed: number): string {
   return [...text].map((char, i) => ((seed >> (i % 16)) & 1) ? char.toUpperCase() : char.toLowerCase()).join('')
@@ -34,7 +27,7 @@ function mixCase (text: string, seed: number): string {
 
 async function waitForLockWait (app: FastifyInstance) {
   for (let attempt = 0; attempt < 200; attempt++) {
-    const waiting = await count(app, "pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")
+    const waiting = await countRows(app, "pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'")
     if (waiting > 0) return
     await new Promise(resolve => setTimeout(resolve, 25))
   }
@@ -59,7 +52,7 @@ t.test('simultaneous registrations of one email: one 201, the rest 409, one row'
   const responses = await Promise.all(Array.from({ length: REGISTRATIONS }, () => register(app, email)))
   t.strictSame(tally(responses), { 201: 1, 409: REGISTRATIONS - 1 })
   for (const response of responses.filter(r => r.statusCode === 409)) t.match(response.json(), { detail: String })
-  t.equal(await count(app, 'users where lower(email) = lower(?)', [email]), 1)
+  t.equal(await countRows(app, 'users where lower(email) = lower(?)', [email]), 1)
   const created = responses.find(response => response.statusCode === 201)!.json()
   t.strictSame(await sql(app, 'select id, email from users'), [{ id: created.id, email }])
 })
@@ -71,7 +64,7 @@ t.test('simultaneous registrations of one email in different letter cases: one 2
   t.ok(new Set(variants).size > 1)
   const responses = await Promise.all(variants.map(variant => register(app, variant)))
   t.strictSame(tally(responses), { 201: 1, 409: RACERS - 1 })
-  t.equal(await count(app, 'users where lower(email) = lower(?)', [email]), 1)
+  t.equal(await countRows(app, 'users where lower(email) = lower(?)', [email]), 1)
 })
 
 t.test('simultaneous vote toggles by several users end with counts equal to the rows', async t => {
@@ -91,13 +84,13 @@ t.test('simultaneous vote toggles by several users end with counts equal to the 
         if (attempt.user !== user || attempt.post !== post || responses[i]!.statusCode !== 201) return
         net += attempt.dir === 1 ? 1 : -1
       })
-      const rows = await count(app, 'votes where user_id = ? and post_id = ?', [user.id, post.id])
+      const rows = await countRows(app, 'votes where user_id = ? and post_id = ?', [user.id, post.id])
       t.equal(rows, net, `user ${user.id} post ${post.id}: successful adds minus deletes`)
     }
   }
   const list = await app.inject({ url: '/posts', headers: users[0]!.headers })
   for (const { Post, votes } of list.json() as { Post: { id: number }, votes: number }[]) {
-    t.equal(votes, await count(app, 'votes where post_id = ?', [Post.id]), `post ${Post.id} in the list`)
+    t.equal(votes, await countRows(app, 'votes where post_id = ?', [Post.id]), `post ${Post.id} in the list`)
     const one = await app.inject({ url: `/posts/${Post.id}`, headers: users[1]!.headers })
     t.equal(one.json().votes, votes, `post ${Post.id} alone`)
   }
@@ -155,7 +148,7 @@ t.test('simultaneous deletes of one post: one 204, the rest 404', async t => {
   for (const response of responses.filter(r => r.statusCode === 404)) {
     t.strictSame(response.json(), { detail: `Post with id: ${post.id} does not exist` })
   }
-  t.equal(await count(app, 'posts'), 0)
+  t.equal(await countRows(app, 'posts'), 0)
 })
 
 t.test('deleting a post while it is being voted on: no 5xx and no orphan votes', async t => {
@@ -171,10 +164,10 @@ t.test('deleting a post while it is being voted on: no 5xx and no orphan votes',
   t.equal(deleted!.statusCode, 204)
   const allowed = new Set([201, 404])
   t.strictSame(responses.filter(r => !allowed.has(r.statusCode)).map(r => `${r.statusCode} ${r.body}`), [])
-  t.equal(await count(app, 'posts where id = ?', [post.id]), 0)
-  t.equal(await count(app, 'votes where post_id = ?', [post.id]), 0)
-  t.equal(await count(app, 'votes where post_id = ?', [kept.id]), voters.length)
-  t.equal(await count(app, 'votes v where not exists (select 1 from posts p where p.id = v.post_id)'), 0)
+  t.equal(await countRows(app, 'posts where id = ?', [post.id]), 0)
+  t.equal(await countRows(app, 'votes where post_id = ?', [post.id]), 0)
+  t.equal(await countRows(app, 'votes where post_id = ?', [kept.id]), voters.length)
+  t.equal(await countRows(app, 'votes v where not exists (select 1 from posts p where p.id = v.post_id)'), 0)
 })
 
 t.test('deleting a post in the middle of a stream of votes on it: later votes 404, no orphan rows', async t => {
@@ -221,11 +214,11 @@ t.test('deleting a post in the middle of a stream of votes on it: later votes 40
   t.equal(late.length, 2 * togglers.length)
   for (const { response } of late) t.strictSame(response.json(), { detail: `Post with id: ${post.id} does not exist` })
 
-  t.equal(await count(app, 'posts where id = ?', [post.id]), 0)
-  t.equal(await count(app, 'votes where post_id = ?', [post.id]), 0)
-  t.equal(await count(app, 'vote_counts where post_id = ?', [post.id]), 0)
-  t.equal(await count(app, 'votes v where not exists (select 1 from posts p where p.id = v.post_id)'), 0)
-  t.equal(await count(app, 'votes where post_id = ?', [kept.id]), voters.length)
+  t.equal(await countRows(app, 'posts where id = ?', [post.id]), 0)
+  t.equal(await countRows(app, 'votes where post_id = ?', [post.id]), 0)
+  t.equal(await countRows(app, 'vote_counts where post_id = ?', [post.id]), 0)
+  t.equal(await countRows(app, 'votes v where not exists (select 1 from posts p where p.id = v.post_id)'), 0)
+  t.equal(await countRows(app, 'votes where post_id = ?', [kept.id]), voters.length)
   t.strictSame(await sql(app, 'select votes from vote_counts where post_id = ?', [kept.id]), [{ votes: voters.length }])
 })
 
@@ -295,5 +288,5 @@ t.test('a vote that loses the race to a delete is a 404 naming the post', async 
   } finally {
     await deleter.end()
   }
-  t.equal(await count(app, 'votes'), 0)
+  t.equal(await countRows(app, 'votes'), 0)
 })

@@ -1,6 +1,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import { build, createPost, createUser, sql, type TestUser } from '../helpers/app.js'
+import { castVote, countRows } from '../helpers/assertions.js'
 
 // The `votes` number of GET /posts and GET /posts/:id is read from `vote_counts`, a table kept
 // by statement-level triggers on `votes`. These tests write votes every way there is (the API,
@@ -13,14 +14,6 @@ const noRateLimits = { config: { LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0' } }
 const PAGE = 100
 
 interface PostOut { Post: { id: number }, votes: number }
-
-const castVote = (app: FastifyInstance, user: TestUser, postId: number, dir: number) =>
-  app.inject({ method: 'POST', url: '/vote', headers: user.headers, payload: { post_id: postId, dir } })
-
-async function count (app: FastifyInstance, query: string, params: unknown[] = []): Promise<number> {
-  const [row] = await sql<{ n: number }>(app, `select count(*)::int as n from ${query}`, params)
-  return row!.n
-}
 
 /** Every post's `votes` as GET /posts lists it, page by page. */
 async function listedVotes (app: FastifyInstance, viewer: TestUser): Promise<Map<number, number>> {
@@ -51,7 +44,7 @@ async function mismatches (app: FastifyInstance, viewer: TestUser): Promise<stri
   const listed = await listedVotes(app, viewer)
   if (listed.size !== posts.length) problems.push(`GET /posts lists ${listed.size} posts, the table has ${posts.length}`)
   for (const id of posts) {
-    const rows = await count(app, 'votes where post_id = ?', [id])
+    const rows = await countRows(app, 'votes where post_id = ?', [id])
     if (listed.get(id) !== rows) problems.push(`post ${id}: GET /posts says ${listed.get(id)}, votes has ${rows} rows`)
     const single = await votesOf(app, viewer, id)
     if (single !== rows) problems.push(`post ${id}: GET /posts/${id} says ${single}, votes has ${rows} rows`)
@@ -204,14 +197,14 @@ t.test('deleting a post cascades its votes and its counter row', async t => {
   // p1 is users[0]'s: deleted through the API.
   const deleted = await app.inject({ method: 'DELETE', url: `/posts/${p1}`, headers: users[0]!.headers })
   t.equal(deleted.statusCode, 204)
-  t.equal(await count(app, 'vote_counts where post_id = ?', [p1]), 0, 'no counter row for the post deleted through the API')
+  t.equal(await countRows(app, 'vote_counts where post_id = ?', [p1]), 0, 'no counter row for the post deleted through the API')
   t.strictSame(await mismatches(app, users[1]!), [], 'after deleting a post through the API')
 
   // p2 and p3 in one SQL statement; their votes cascade, p4's stay.
   await sql(app, 'delete from posts where id in (?, ?)', [p2, p3])
-  t.equal(await count(app, 'vote_counts where post_id in (?, ?)', [p2, p3]), 0, 'no counter rows for the posts deleted by SQL')
-  t.equal(await count(app, 'votes where post_id not in (select id from posts)'), 0, 'no orphan votes')
-  t.equal(await count(app, 'vote_counts where post_id not in (select id from posts)'), 0, 'no orphan counter rows')
+  t.equal(await countRows(app, 'vote_counts where post_id in (?, ?)', [p2, p3]), 0, 'no counter rows for the posts deleted by SQL')
+  t.equal(await countRows(app, 'votes where post_id not in (select id from posts)'), 0, 'no orphan votes')
+  t.equal(await countRows(app, 'vote_counts where post_id not in (select id from posts)'), 0, 'no orphan counter rows')
   t.strictSame(await apiVotes(app, users[1]!, [p4]), [3])
   t.strictSame(await mismatches(app, users[1]!), [], 'after deleting posts by SQL')
 })
@@ -225,15 +218,15 @@ t.test('deleting a user cascades through their votes and their posts', async t =
   t.strictSame(await apiVotes(app, stays, ids), [3, 3, 3])
 
   await sql(app, 'delete from users where id = ?', [gone.id])
-  t.equal(await count(app, 'posts where id = ?', [p1]), 0, 'the user\'s post went with them')
-  t.equal(await count(app, 'vote_counts where post_id = ?', [p1]), 0, 'no orphan counter row for the user\'s post')
-  t.equal(await count(app, 'votes where user_id = ?', [gone.id]), 0, 'the user\'s votes went with them')
+  t.equal(await countRows(app, 'posts where id = ?', [p1]), 0, 'the user\'s post went with them')
+  t.equal(await countRows(app, 'vote_counts where post_id = ?', [p1]), 0, 'no orphan counter row for the user\'s post')
+  t.equal(await countRows(app, 'votes where user_id = ?', [gone.id]), 0, 'the user\'s votes went with them')
   t.strictSame(await apiVotes(app, stays, [p2, p3]), [2, 2], 'the user\'s votes on other posts are no longer counted')
   t.strictSame(await mismatches(app, stays), [], 'after deleting a user')
 
   await sql(app, 'delete from users where id in (?, ?)', [other.id, stays.id])
   const survivor = await createUser(app)
-  t.equal(await count(app, 'vote_counts'), 0, 'no counter row left once every post is gone')
+  t.equal(await countRows(app, 'vote_counts'), 0, 'no counter row left once every post is gone')
   t.strictSame(await mismatches(app, survivor), [], 'after deleting the other users')
 })
 
@@ -246,7 +239,7 @@ t.test('truncate votes resets the counts to zero', async t => {
   await sql(app, 'truncate votes')
   t.strictSame(await apiVotes(app, users[0]!, ids), [0, 0, 0], 'after truncate')
   t.strictSame(await mismatches(app, users[0]!), [], 'after truncate')
-  t.equal(await count(app, 'vote_counts where votes <> 0'), 0, 'no non-zero counter row')
+  t.equal(await countRows(app, 'vote_counts where votes <> 0'), 0, 'no non-zero counter row')
 
   // Counting starts again from zero.
   t.equal((await castVote(app, users[1]!, ids[0]!, 1)).statusCode, 201)
@@ -309,9 +302,9 @@ for (const [trigger, write] of withoutTrigger) {
     t.strictSame(await mismatches(app, users[0]!), [], 'exact before the trigger is dropped')
 
     await sql(app, `drop trigger ${trigger} on votes`)
-    t.equal(await count(app, 'pg_trigger where tgrelid = \'votes\'::regclass and tgname = ?', [trigger]), 0, 'the trigger is gone')
+    t.equal(await countRows(app, 'pg_trigger where tgrelid = \'votes\'::regclass and tgname = ?', [trigger]), 0, 'the trigger is gone')
     await write(app, users, ids)
-    const rows = await Promise.all(ids.map(id => count(app, 'votes where post_id = ?', [id])))
+    const rows = await Promise.all(ids.map(id => countRows(app, 'votes where post_id = ?', [id])))
     const shown = await apiVotes(app, users[0]!, ids)
     t.notSame(shown, rows, `GET /posts/:id (${shown.join(', ')}) disagrees with the rows (${rows.join(', ')})`)
     t.ok((await mismatches(app, users[0]!)).length > 0, 'the check every other test makes fails')
@@ -340,7 +333,7 @@ t.test('every TRUNCATE form on the course\'s tables works, or fails as on the co
     await sql(app, 'insert into users (email, password) select \'seed\' || g || \'.\' || md5(random()::text) || \'@example.com\', \'x\' from generate_series(1, 3) g')
     await sql(app, 'insert into posts (title, content, owner_id) select \'seeded\', \'c\', id from users')
     await sql(app, 'insert into votes (user_id, post_id) select u.id, p.id from users u cross join posts p where (u.id + p.id) % 2 = 0 on conflict do nothing')
-    const before = await count(app, 'votes')
+    const before = await countRows(app, 'votes')
     t.ok(before > 0, `${statement}: there are votes before`)
 
     let error: (Error & { code?: string, detail?: string }) | undefined
@@ -351,7 +344,7 @@ t.test('every TRUNCATE form on the course\'s tables works, or fails as on the co
     }
     if (allowed) {
       t.equal(error, undefined, `${statement}: works (${error?.message ?? 'no error'})`)
-      for (const table of tables) t.equal(await count(app, table), 0, `${statement}: ${table} is empty`)
+      for (const table of tables) t.equal(await countRows(app, table), 0, `${statement}: ${table} is empty`)
     } else {
       t.equal(error?.code, '0A000', `${statement}: refused, as on the course's schema (${error?.message})`)
       t.notMatch(`${error?.message} ${error?.detail}`, /vote_counts/, `${statement}: not because of vote_counts`)

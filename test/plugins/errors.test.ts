@@ -160,27 +160,6 @@ t.test('registering an email twice is a 409, in any letter case', async t => {
   }
 })
 
-t.test('voting twice for the same post is a 409', async t => {
-  const app = await build(t)
-  const user = await createUser(app)
-  const post = await createPost(app, user)
-  const first = await app.inject({ method: 'POST', url: '/vote', headers: user.headers, payload: { post_id: post.id, dir: 1 } })
-  t.equal(first.statusCode, 201)
-  const second = await app.inject({ method: 'POST', url: '/vote', headers: user.headers, payload: { post_id: post.id, dir: 1 } })
-  t.equal(second.statusCode, 409)
-  t.type(second.json().detail, 'string')
-})
-
-t.test('voting on a post that does not exist is a 404 naming the post', async t => {
-  const app = await build(t)
-  const user = await createUser(app)
-  const post = await createPost(app, user)
-  const missingId = post.id + 1000
-  const response = await app.inject({ method: 'POST', url: '/vote', headers: user.headers, payload: { post_id: missingId, dir: 1 } })
-  t.equal(response.statusCode, 404)
-  t.strictSame(response.json(), { detail: `Post with id: ${missingId} does not exist` })
-})
-
 t.test('ids too large for the column are not found, never a 5xx', async t => {
   const app = await build(t)
   const user = await createUser(app)

@@ -2,6 +2,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { build, createPost, createTestDatabase, createUser, sql, type TestUser } from '../helpers/app.js'
+import { snapshot } from '../helpers/assertions.js'
 
 // A token stays valid after its user is deleted (the JWT alone is fine); the route's statement
 // finds no user and must answer 401 Could not validate credentials, writing nothing.
@@ -45,16 +46,6 @@ function toInject (method: string, path: string, postId: number, request: Omit<I
   const { query, ...rest } = request
   const url = `${path.replace(/\{[^}]+\}/g, String(postId))}${trailingSlash ? '/' : ''}${query ? `?${query}` : ''}`
   return { ...rest, method: method as InjectOptions['method'], url, headers: user.headers }
-}
-
-/** Every row a request could write, to compare before and after. */
-async function snapshot (app: FastifyInstance) {
-  return {
-    users: await sql(app, 'select id, email, password, created_at::text from users order by id'),
-    posts: await sql(app, 'select id, title, content, published, created_at::text, owner_id from posts order by id'),
-    votes: await sql(app, 'select user_id, post_id from votes order by user_id, post_id'),
-    voteCounts: await sql(app, 'select post_id, votes from vote_counts where votes <> 0 order by post_id')
-  }
 }
 
 function assertInvalidToken (t: Test, response: LightMyRequestResponse, name: string) {

@@ -1,20 +1,12 @@
 import t, { type Test } from 'tap'
 import { build, createPost, createUser, sql, type TestUser } from '../helpers/app.js'
+import { snapshot } from '../helpers/assertions.js'
 
 const FORBIDDEN = { detail: 'Not authorized to perform requested action' }
 
 // One app for the file: each test arranges its own users and posts, and the tests run in turn.
 // No load shedding: a busy test machine must not turn an expected status into a 503.
 const app = await build(t, { config: { MAX_EVENT_LOOP_DELAY: '0' } })
-
-/** Every row a write could touch, in a stable order. */
-async function snapshot () {
-  return {
-    users: await sql(app, 'select id, email, password, created_at from users order by id'),
-    posts: await sql(app, 'select id, title, content, published, created_at, owner_id from posts order by id'),
-    votes: await sql(app, 'select user_id, post_id from votes order by user_id, post_id')
-  }
-}
 
 /** Alice owns a post that she and Bob have voted on; Bob owns a post of his own. */
 async function arrange () {
@@ -34,13 +26,13 @@ const vote = (user: TestUser, payload: object) =>
 
 /** Each payload, sent by `user` to change another user's post, gets the 403 and changes nothing. */
 async function assertRefused (t: Test, method: 'PUT' | 'PATCH', postId: number, user: TestUser, payloads: object[]) {
-  const before = await snapshot()
+  const before = await snapshot(app)
   for (const payload of payloads) {
     const response = await app.inject({ method, url: `/posts/${postId}`, headers: user.headers, payload })
     t.equal(response.statusCode, 403, JSON.stringify(payload))
     t.strictSame(response.json(), FORBIDDEN)
   }
-  t.strictSame(await snapshot(), before)
+  t.strictSame(await snapshot(app), before)
 }
 
 t.test('the write routes are the ones this file covers', async t => {
@@ -66,22 +58,22 @@ t.test('PATCH on another user\'s post is a 403 and changes nothing, whichever fi
 
 t.test('DELETE of another user\'s post is a 403 and keeps the post and its votes', async t => {
   const { bob, post } = await arrange()
-  const before = await snapshot()
+  const before = await snapshot(app)
   const response = await app.inject({ method: 'DELETE', url: `/posts/${post.id}`, headers: bob.headers })
   t.equal(response.statusCode, 403)
   t.strictSame(response.json(), FORBIDDEN)
-  t.strictSame(await snapshot(), before)
+  t.strictSame(await snapshot(app), before)
   t.equal(before.votes.filter(row => row.post_id === post.id).length, 2, 'the post had votes to lose')
 })
 
 t.test('the 403 for another user\'s post holds with a trailing slash too', async t => {
   const { bob, post } = await arrange()
-  const before = await snapshot()
+  const before = await snapshot(app)
   for (const method of ['PUT', 'PATCH', 'DELETE'] as const) {
     const response = await app.inject({ method, url: `/posts/${post.id}/`, headers: bob.headers, ...(method === 'DELETE' ? {} : { payload: { title: 't', content: 'c' } }) })
     t.equal(response.statusCode, 403, method)
   }
-  t.strictSame(await snapshot(), before)
+  t.strictSame(await snapshot(app), before)
 })
 
 t.test('the owner can still do what the other user could not', async t => {
@@ -122,12 +114,12 @@ t.test('owner_id in a PUT or PATCH body is ignored: the post stays its owner\'s'
 
 t.test('owner_id in a body cannot make a PUT or PATCH land on another user\'s post', async t => {
   const { alice, bob, post, bobsPost } = await arrange()
-  const before = await snapshot()
+  const before = await snapshot(app)
   const put = await app.inject({ method: 'PUT', url: `/posts/${bobsPost.id}`, headers: alice.headers, payload: { title: 't', content: 'c', owner_id: alice.id, id: post.id } })
   t.equal(put.statusCode, 403)
   const patch = await app.inject({ method: 'PATCH', url: `/posts/${post.id}`, headers: bob.headers, payload: { title: 't', owner_id: alice.id, id: bobsPost.id } })
   t.equal(patch.statusCode, 403)
-  t.strictSame(await snapshot(), before)
+  t.strictSame(await snapshot(app), before)
 })
 
 t.test('a vote with Bob\'s token is Bob\'s, whatever user_id or owner_id the body names', async t => {
@@ -163,13 +155,13 @@ t.test('a second vote by Bob is a 409 whatever user_id the body names, and adds 
 
 t.test('registering another user\'s email, in any letter case, leaves that user as it was', async t => {
   const alice = await createUser(app)
-  const before = await snapshot()
+  const before = await snapshot(app)
   for (const email of [alice.email, alice.email.toUpperCase()]) {
     const response = await app.inject({ method: 'POST', url: '/users', payload: { email, password: 'taken-over-123', id: alice.id } })
     t.equal(response.statusCode, 409, email)
     t.match(response.json(), { detail: String })
   }
-  t.strictSame(await snapshot(), before)
+  t.strictSame(await snapshot(app), before)
   t.equal((await app.inject({ method: 'POST', url: '/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ username: alice.email, password: 'taken-over-123' }).toString() })).statusCode, 403,
     'the new password does not log in as Alice')
 })

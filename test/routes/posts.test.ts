@@ -1,18 +1,11 @@
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import t, { type Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
+import t from 'tap'
 import { build, createPost, createUser, sql, type TestUser } from '../helpers/app.js'
+import { assertValidationError, castVote } from '../helpers/assertions.js'
 
 const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/
 
 type Loc = (string | number)[]
-
-function assertValidationError (t: Test, response: LightMyRequestResponse, expected: Loc[], message = 'validation error') {
-  t.equal(response.statusCode, 422, message)
-  const { detail } = response.json() as { detail: { loc: Loc, msg: string, type: string }[] }
-  const byText = (a: Loc, b: Loc) => JSON.stringify(a).localeCompare(JSON.stringify(b))
-  t.strictSame(detail.map(entry => entry.loc).sort(byText), [...expected].sort(byText), message)
-  for (const entry of detail) t.match(entry, { msg: String, type: String }, message)
-}
 
 const createRequest = (user: TestUser, payload: unknown) =>
   ({ method: 'POST' as const, url: '/posts', headers: user.headers, payload: payload as object })
@@ -24,7 +17,7 @@ async function listTitles (app: FastifyInstance, user: TestUser, query: Record<s
 }
 
 async function vote (app: FastifyInstance, user: TestUser, postId: number) {
-  const response = await app.inject({ method: 'POST', url: '/vote', headers: user.headers, payload: { post_id: postId, dir: 1 } })
+  const response = await castVote(app, user, postId, 1)
   if (response.statusCode !== 201) throw new Error(`vote failed: ${response.statusCode} ${response.body}`)
 }
 
