@@ -1,8 +1,9 @@
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.js'
+import { COMPILED_VARIABLE } from './helpers/server-process.js'
 import { TEMPLATE_VARIABLE, createTemplateDatabase } from './helpers/template-database.js'
 
 // The tests use the PostgreSQL named by DATABASE_URL (each test file makes its own database
@@ -20,6 +21,16 @@ if (!process.env.DATABASE_URL) {
 // Migrated once here: each test's database is a copy of it (see createTestDatabase).
 const template = await createTemplateDatabase(process.env.DATABASE_URL!)
 process.env[TEMPLATE_VARIABLE] = template.name
+
+// Built once here, as `npm start` builds it: the server processes the tests start run compiled.
+const built = spawnSync('npm', ['run', '-s', 'build'], { stdio: 'inherit' })
+if (built.status !== 0) {
+  await template.drop()
+  if (embedded) await embedded.stop()
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
+  process.exit(built.status ?? 1)
+}
+process.env[COMPILED_VARIABLE] = '1'
 
 const tap = spawn('npx', ['tap', ...process.argv.slice(2)], { stdio: 'inherit' })
 const code = await new Promise<number>(resolve => tap.on('close', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0))))

@@ -37,8 +37,15 @@ export interface SpawnOptions {
   args?: string[]
 }
 
+/** Set by test/run.ts once it has built dist/: server processes then run compiled, as `npm start` runs them. */
+export const COMPILED_VARIABLE = 'POSTLINE_TEST_COMPILED'
+
+/** `server.ts` → `dist/server.js` (and so on) when the run has built dist/; the script itself otherwise. */
+const compiled = (script: string) =>
+  process.env[COMPILED_VARIABLE] && script.endsWith('.ts') ? join('dist', script.replace(/\.ts$/, '.js')) : script
+
 /**
- * Runs `server.ts` as `npm start` does, with a minimal environment: PATH and HOME, then
+ * Runs `server.ts` as `npm start` does (compiled, under test/run.ts), with a minimal environment: PATH and HOME, then
  * HOST=127.0.0.1, PORT=0, LOG_LEVEL=info, BCRYPT_ROUNDS=4, BCRYPT_WORKERS=1 and rate limits off, each overridable by `env`.
  * Does not wait for anything; the process is killed with SIGKILL when `t` ends if it still runs.
  */
@@ -48,7 +55,7 @@ export function spawnServer (t: Test, env: Record<string, string>, options: Spaw
     const value = process.env[name]
     if (value !== undefined) inherited[name] = value
   }
-  const script = options.script ?? 'server.ts'
+  const script = compiled(options.script ?? 'server.ts')
   const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : []
   const child = spawn(process.execPath, [...loader, join(ROOT, script), ...options.args ?? []], {
     cwd: ROOT,
