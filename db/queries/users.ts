@@ -1,8 +1,8 @@
 import type { Static } from 'typebox'
 import { InvalidTokenError } from '../../lib/http-errors.js'
-import type { UserOutSchema } from '../../schemas/common.js'
+import { isStoredId, type UserOutSchema } from '../../schemas/common.js'
 import { toRfc3339 } from '../timestamps.js'
-import { run, storedIdOrNone, type Queryable } from './queryable.js'
+import { run, type Queryable } from './queryable.js'
 
 /** A user as the API shows it. */
 export type UserOut = Static<typeof UserOutSchema>
@@ -14,9 +14,10 @@ const toUserOut = (user: UserOut): UserOut => ({ ...user, created_at: toRfc3339(
 
 const SELECT_USER = `select ${USER_OUT_COLUMNS} from users where id = $1`
 
-/** The user with that id, or undefined. */
+/** The user with that id, or undefined; an id no row can have is answered without a round trip. */
 export async function findUserById (db: Queryable, id: number): Promise<UserOut | undefined> {
-  const [user] = await run<UserOut>(db, 'user-by-id', SELECT_USER, [storedIdOrNone(id)])
+  if (!isStoredId(id)) return undefined
+  const [user] = await run<UserOut>(db, 'user-by-id', SELECT_USER, [id])
   return user && toUserOut(user)
 }
 

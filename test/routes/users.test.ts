@@ -189,6 +189,9 @@ t.test('GET /users/:id is a 404 for an id no user has', async t => {
 
 t.test('GET /users/:id is a 404 for ids no column can hold', async t => {
   const app = await build(t)
+  const query = app.pg.query
+  let queries = 0
+  app.pg.query = ((...args: Parameters<typeof query>) => { queries++; return query(...args) }) as typeof query
   for (const id of ['0', '-1', '2147483648', '99999999999']) {
     const response = await app.inject({ url: `/users/${id}` })
     t.equal(response.statusCode, 404, id)
@@ -197,6 +200,7 @@ t.test('GET /users/:id is a 404 for ids no column can hold', async t => {
   const huge = await app.inject({ url: `/users/${'9'.repeat(40)}` })
   t.equal(huge.statusCode, 404)
   t.match(huge.json(), { detail: /^User with id: .+ does not exist$/ })
+  t.equal(queries, 0, 'no round trip to the database: the answer does not depend on it')
 })
 
 t.test('GET /users/:id is a 422 at path.id for an id that is not an integer', async t => {
