@@ -39,15 +39,29 @@ export function loggableDatabaseError (error: Error & { code?: string }) {
 }
 
 // Foreign keys are told apart by constraint name. The names differ between databases (an
-// adopted course database has its own), so each database's are read from its catalogue, once,
-// when the first foreign-key violation needs them: a rare race, never a hot path.
-const referencedTables = new WeakMap<Queryable, Promise<Map<string, string>>>()
+// adopted course database has its own, such as post_users_fk), so each pool's database is asked
+// what its keys reference, when the first foreign-key violation needs it: violations come only
+// from rare races, so the common path and start-up pay nothing, and a key renamed or added by a
+// migration since is found by reading again. A constraint's name is unique within its table only.
+const FOREIGN_KEYS_SQL = `
+select t.relname as "table", c.conname as "constraint", r.relname as referenced
+  from pg_constraint c
+  join pg_class t on t.oid = c.conrelid
+  join pg_class r on r.oid = c.confrelid
+ where c.contype = 'f' and pg_table_is_visible(c.conrelid)`
 
-async function readForeignKeys (db: Queryable): Promise<Map<string, string>> {
-  const { rows } = await db.query<{ name: string, referenced: string }>(
-    `select conname as name, confrelid::regclass::text as referenced
-       from pg_constraint where contype = 'f' and connamespace = current_schema()::regnamespace`)
-  return new Map(rows.map(({ name, referenced }) => [name, referenced.replace(/^"|"$/g, '')]))
+/** `table.constraint` → the table the foreign key references. */
+type ReferencedTables = Map<string, string>
+
+const referencedTables = new WeakMap<Queryable, Promise<ReferencedTables>>()
+
+function readForeignKeys (db: Queryable): Promise<ReferencedTables> {
+  const reading = db.query<{ table: string, constraint: string, referenced: string }>(FOREIGN_KEYS_SQL)
+    .then(({ rows }) => new Map(rows.map(row => [`${row.table}.${row.constraint}`, row.referenced])))
+  referencedTables.set(db, reading)
+  // A failed read (the database went away) is not remembered: the next violation reads again.
+  reading.catch(() => { if (referencedTables.get(db) === reading) referencedTables.delete(db) })
+  return reading
 }
 
 /**
@@ -55,19 +69,9 @@ async function readForeignKeys (db: Queryable): Promise<Map<string, string>> {
  * or undefined when `error` is no foreign-key violation.
  */
 export async function missingReference (db: Queryable, error: unknown): Promise<string | undefined> {
-  if (!(error instanceof pg.DatabaseError) || error.code !== FOREIGN_KEY_VIOLATION || !error.constraint) return undefined
-  let tables = referencedTables.get(db)
-  if (!tables) {
-    tables = readForeignKeys(db)
-    referencedTables.set(db, tables)
-    tables.catch(() => referencedTables.delete(db))
-  }
-  let table = (await tables).get(error.constraint)
-  if (table === undefined) {
-    // A constraint added since the catalogue was read (a migration by another process).
-    tables = readForeignKeys(db)
-    referencedTables.set(db, tables)
-    table = (await tables).get(error.constraint)
-  }
-  return table
+  if (!(error instanceof pg.DatabaseError) || error.code !== FOREIGN_KEY_VIOLATION) return undefined
+  const key = `${error.table}.${error.constraint}`
+  const known = referencedTables.get(db)
+  const table = (await (known ?? readForeignKeys(db))).get(key)
+  return table !== undefined || !known ? table : (await readForeignKeys(db)).get(key)
 }

@@ -16,6 +16,12 @@ async function violation (pool: pg.Pool, text: string): Promise<unknown> {
   throw new Error(`no error from: ${text}`)
 }
 
+async function keyOf (pool: pg.Pool, table: string, referenced: string): Promise<string> {
+  const { rows } = await pool.query<{ name: string }>(
+    "select conname as name from pg_constraint where contype = 'f' and conrelid = $1::regclass and confrelid = $2::regclass", [table, referenced])
+  return rows[0]!.name
+}
+
 t.test('a foreign-key violation names the table whose row is missing, whatever the constraints are called', async t => {
   const pool = new pg.Pool({ connectionString: await createTestDatabase(t), max: 2 })
   t.teardown(() => pool.end())
@@ -41,6 +47,12 @@ t.test('a foreign-key violation names the table whose row is missing, whatever t
   t.match(renamed.constraint, /^renamed_/, 'the error carries the new name')
   t.equal(await missingReference(pool, renamed), 'users', 'a name not seen before is looked up again')
   t.equal(await missingReference(pool, await missingPost()), 'posts')
+
+  // A constraint's name is unique within its table only: two tables' keys may share one.
+  await pool.query(`alter table posts rename constraint "${await keyOf(pool, 'posts', 'users')}" to shared_fk`)
+  await pool.query(`alter table votes rename constraint "${await keyOf(pool, 'votes', 'posts')}" to shared_fk`)
+  t.equal(await missingReference(pool, await postOfNoOne()), 'users', 'the posts key of that name')
+  t.equal(await missingReference(pool, await missingPost()), 'posts', 'the votes key of that name')
 
   t.equal(await missingReference(pool, await violation(pool, "insert into users (email, password) values ('fk@example.com', 'x')")), undefined, 'a unique violation is no missing reference')
   t.equal(await missingReference(pool, new Error('not from the database')), undefined)
