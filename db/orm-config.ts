@@ -5,7 +5,18 @@ import { Post, User, Vote, VoteCount } from './entities/index.js'
 
 const RUNNING_TYPESCRIPT = import.meta.url.endsWith('.ts')
 
-export function createOrmConfig (clientUrl: string, { poolSize = 10, logger }: { poolSize?: number, logger?: (message: string) => void } = {}) {
+interface OrmOptions {
+  poolSize?: number
+  logger?: (message: string) => void
+  /**
+   * Keep db/migrations/.snapshot-postline.json, the schema `migrate:create` diffs the entities
+   * against. Only the CLI writes it: a server or test migrating some database (an adopted one,
+   * say) would otherwise rewrite the checkout's snapshot with that database's schema.
+   */
+  snapshot?: boolean
+}
+
+export function createOrmConfig (clientUrl: string, { poolSize = 10, logger, snapshot = false }: OrmOptions = {}) {
   return defineConfig({
     clientUrl,
     ...(logger ? { logger } : {}),
@@ -22,6 +33,7 @@ export function createOrmConfig (clientUrl: string, { poolSize = 10, logger }: {
       pathTs: resolve(import.meta.dirname, 'migrations'),
       glob: RUNNING_TYPESCRIPT ? '!(*.d).ts' : '!(*.d).js',
       tableName: 'mikro_orm_migrations',
+      snapshot,
       snapshotName: '.snapshot-postline',
       transactional: true,
       allOrNothing: true,
@@ -32,4 +44,4 @@ export function createOrmConfig (clientUrl: string, { poolSize = 10, logger }: {
 }
 
 /** Used by the MikroORM CLI (`npm run migrate:create`). */
-export default createOrmConfig(process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postline')
+export default createOrmConfig(process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postline', { snapshot: true })
