@@ -1,9 +1,10 @@
-import { MikroORM } from '@mikro-orm/postgresql'
+import type { MikroORM } from '@mikro-orm/postgresql'
 import pg from 'pg'
-import { createOrmConfig } from './orm-config.js'
+import { shippedMigrations } from './migration-files.js'
 
 // Any constant works; it only has to be the same in every Postline process.
 const MIGRATION_LOCK = 4_207_311
+const MIGRATIONS_TABLE = 'mikro_orm_migrations'
 
 /**
  * Applies (or reverts one of) the migrations while holding a PostgreSQL advisory lock,
@@ -22,11 +23,31 @@ export async function migrate (orm: MikroORM, clientUrl: string, direction: 'up'
   }
 }
 
+/** Whether every migration shipped is recorded as applied: one query, no ORM. */
+async function upToDate (clientUrl: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: clientUrl })
+  await client.connect()
+  try {
+    const { rows: [table] } = await client.query<{ present: boolean }>('select to_regclass($1) is not null as present', [MIGRATIONS_TABLE])
+    if (!table?.present) return false
+    const { rows } = await client.query<{ name: string }>(`select name from ${MIGRATIONS_TABLE}`)
+    // Older MikroORM versions recorded the file's extension too.
+    const applied = new Set(rows.map(row => row.name.replace(/\.[jt]s$/, '')))
+    return (await shippedMigrations()).every(name => applied.has(name))
+  } finally {
+    await client.end()
+  }
+}
+
 /**
  * `migrate` with a MikroORM opened for it and closed after: the server needs the ORM for
- * nothing else. `logger` takes MikroORM's lines (else they go to the console).
+ * nothing else, so a database already up to date is told apart with one query, and MikroORM
+ * (slow to load) is loaded only when there is something to migrate. `logger` takes MikroORM's
+ * lines (else they go to the console).
  */
 export async function migrateUrl (clientUrl: string, direction: 'up' | 'down' = 'up', logger?: (message: string) => void): Promise<string[]> {
+  if (direction === 'up' && await upToDate(clientUrl)) return []
+  const [{ MikroORM }, { createOrmConfig }] = await Promise.all([import('@mikro-orm/postgresql'), import('./orm-config.js')])
   const orm = await MikroORM.init(createOrmConfig(clientUrl, { poolSize: 1, logger }))
   try {
     return await migrate(orm, clientUrl, direction)

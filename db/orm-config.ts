@@ -1,9 +1,7 @@
 import { defineConfig } from '@mikro-orm/postgresql'
 import { Migrator } from '@mikro-orm/migrations'
-import { resolve } from 'node:path'
 import { Post, User, Vote, VoteCount } from './entities/index.js'
-
-const RUNNING_TYPESCRIPT = import.meta.url.endsWith('.ts')
+import { MIGRATIONS_GLOB, MIGRATIONS_PATH, MIGRATIONS_PREFER_TS } from './migration-files.js'
 
 interface OrmOptions {
   poolSize?: number
@@ -25,13 +23,13 @@ export function createOrmConfig (clientUrl: string, { poolSize = 10, logger, sna
     entities: [User, Post, Vote, VoteCount],
     extensions: [Migrator],
     // From its sources (tsx, tap, the MikroORM CLI) the migrations are TypeScript; built, JavaScript.
-    preferTs: RUNNING_TYPESCRIPT,
+    preferTs: MIGRATIONS_PREFER_TS,
     discovery: { warnWhenNoEntities: true },
     pool: { min: 0, max: poolSize },
     migrations: {
-      path: resolve(import.meta.dirname, 'migrations'),
-      pathTs: resolve(import.meta.dirname, 'migrations'),
-      glob: RUNNING_TYPESCRIPT ? '!(*.d).ts' : '!(*.d).js',
+      path: MIGRATIONS_PATH,
+      pathTs: MIGRATIONS_PATH,
+      glob: MIGRATIONS_GLOB,
       tableName: 'mikro_orm_migrations',
       snapshot,
       snapshotName: '.snapshot-postline',

@@ -1,6 +1,6 @@
 import { MikroORM } from '@mikro-orm/postgresql'
 import t from 'tap'
-import { migrate } from '../../db/migrate.js'
+import { migrate, migrateUrl } from '../../db/migrate.js'
 import { createOrmConfig } from '../../db/orm-config.js'
 import { build, createEmptyDatabase, sql } from '../helpers/app.js'
 
@@ -88,6 +88,15 @@ t.test('migrations go down and up again', async t => {
   t.same(await migrate(orm, url, 'down'), ['Migration20261121112919_initial'])
   t.same(await tables(), [])
   t.same(await migrate(orm, url), MIGRATIONS)
+})
+
+t.test('migrating by URL applies exactly what is pending, and nothing on a database up to date', async t => {
+  const url = await createEmptyDatabase(t)
+  const quiet = () => {}
+  t.same(await migrateUrl(url, 'up', quiet), MIGRATIONS, 'an empty database gets every migration')
+  t.same(await migrateUrl(url, 'up', quiet), [], 'an up-to-date database gets none')
+  t.same(await migrateUrl(url, 'down', quiet), MIGRATIONS.slice(-1), 'down reverts the latest')
+  t.same(await migrateUrl(url, 'up', quiet), MIGRATIONS.slice(-1), 'a database one behind gets the missing one')
 })
 
 t.test('processes starting together migrate once', async t => {
