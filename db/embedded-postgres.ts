@@ -339,6 +339,8 @@ export async function ensureDatabase (url: string): Promise<void> {
   const name = decodeURIComponent(target.pathname.slice(1))
   target.pathname = '/postgres'
   const client = new pg.Client({ connectionString: target.toString() })
+  // A stop meanwhile shuts postgres down under it: the query rejects; the event must not crash.
+  client.on('error', () => {})
   await client.connect()
   try {
     const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name])

@@ -1,6 +1,8 @@
 import { MikroORM } from '@mikro-orm/postgresql'
 import t from 'tap'
-import { migrate, migrateUrl } from '../../db/migrate.js'
+import pg from 'pg'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { MIGRATION_LOCK, migrate, migrateUrl } from '../../db/migrate.js'
 import { createOrmConfig } from '../../db/orm-config.js'
 import { build, createEmptyDatabase, sql } from '../helpers/app.js'
 
@@ -97,6 +99,27 @@ t.test('migrating by URL applies exactly what is pending, and nothing on a datab
   t.same(await migrateUrl(url, 'up', quiet), [], 'an up-to-date database gets none')
   t.same(await migrateUrl(url, 'down', quiet), MIGRATIONS.slice(-1), 'down reverts the latest')
   t.same(await migrateUrl(url, 'up', quiet), MIGRATIONS.slice(-1), 'a database one behind gets the missing one')
+})
+
+t.test('a migration whose connection is cut (postgres stopping under a start-up) fails, without crashing the process', async t => {
+  const url = await createEmptyDatabase(t)
+  const holder = new pg.Client({ connectionString: url })
+  await holder.connect()
+  t.teardown(() => holder.end())
+  await holder.query('select pg_advisory_lock($1)', [MIGRATION_LOCK])
+  const migrating = migrateUrl(url, 'up', () => {})
+  migrating.catch(() => {})
+  let waiter: number | undefined
+  for (let tries = 0; waiter === undefined && tries < 200; tries++) {
+    const { rows } = await holder.query<{ pid: number }>("select pid from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like 'select pg_advisory_lock%'")
+    waiter = rows[0]?.pid
+    if (waiter === undefined) await sleep(50)
+  }
+  t.ok(waiter, 'the migration waits for the lock on a connection of its own')
+  await holder.query('select pg_terminate_backend($1)', [waiter])
+  await t.rejects(migrating, 'the migration fails')
+  await sleep(200)
+  t.pass('and this process is still running')
 })
 
 t.test('processes starting together migrate once', async t => {
