@@ -6,7 +6,7 @@ import { createServer } from 'node:net'
 import { arch, platform, tmpdir, userInfo } from 'node:os'
 import { dirname, join, resolve, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import pg from 'pg'
+import { withClient } from './client.js'
 import { StartupError } from '../lib/startup-error.js'
 
 /**
@@ -338,14 +338,8 @@ export async function ensureDatabase (url: string): Promise<void> {
   const target = new URL(url)
   const name = decodeURIComponent(target.pathname.slice(1))
   target.pathname = '/postgres'
-  const client = new pg.Client({ connectionString: target.toString() })
-  // A stop meanwhile shuts postgres down under it: the query rejects; the event must not crash.
-  client.on('error', () => {})
-  await client.connect()
-  try {
+  await withClient(target.toString(), async client => {
     const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name])
     if (rowCount === 0) await client.query(`create database ${client.escapeIdentifier(name)}`)
-  } finally {
-    await client.end()
-  }
+  })
 }

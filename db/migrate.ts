@@ -1,52 +1,34 @@
 import type { MikroORM } from '@mikro-orm/postgresql'
-import pg from 'pg'
-import { shippedMigrations } from './migration-files.js'
+import { withClient } from './client.js'
+import { MIGRATIONS_TABLE, shippedMigrations } from './migration-files.js'
 
 // Any constant works; it only has to be the same in every Postline process.
 export const MIGRATION_LOCK = 4_207_311
-const MIGRATIONS_TABLE = 'mikro_orm_migrations'
-
-/**
- * A connection of its own. A stop during start-up shuts the embedded PostgreSQL down under it:
- * the query under way rejects, and the 'error' event pg also emits must not crash the process.
- */
-async function connect (clientUrl: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: clientUrl })
-  client.on('error', () => {})
-  await client.connect()
-  return client
-}
 
 /**
  * Applies (or reverts one of) the migrations while holding a PostgreSQL advisory lock,
  * so that several processes starting together migrate once and the others wait.
  */
 export async function migrate (orm: MikroORM, clientUrl: string, direction: 'up' | 'down' = 'up'): Promise<string[]> {
-  const lock = await connect(clientUrl)
-  try {
+  return withClient(clientUrl, async lock => {
     await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK])
     const migrator = orm.getMigrator()
     const applied = direction === 'up' ? await migrator.up() : await migrator.down()
     return applied.map(migration => migration.name)
-  } finally {
-    await lock.end()
-  }
+  })
 }
 
 /** Whether every migration shipped is recorded as applied: no ORM, and no idle moment on the connection. */
 async function upToDate (clientUrl: string): Promise<boolean> {
   const shipped = await shippedMigrations()
-  const client = await connect(clientUrl)
-  try {
+  return withClient(clientUrl, async client => {
     const { rows: [table] } = await client.query<{ present: boolean }>('select to_regclass($1) is not null as present', [MIGRATIONS_TABLE])
     if (!table?.present) return false
     const { rows } = await client.query<{ name: string }>(`select name from ${MIGRATIONS_TABLE}`)
     // Older MikroORM versions recorded the file's extension too.
     const applied = new Set(rows.map(row => row.name.replace(/\.[jt]s$/, '')))
     return shipped.every(name => applied.has(name))
-  } finally {
-    await client.end()
-  }
+  })
 }
 
 /**

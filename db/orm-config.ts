@@ -1,7 +1,7 @@
 import { defineConfig } from '@mikro-orm/postgresql'
 import { Migrator } from '@mikro-orm/migrations'
 import { Post, User, Vote, VoteCount } from './entities/index.js'
-import { MIGRATIONS_GLOB, MIGRATIONS_PATH, MIGRATIONS_PREFER_TS } from './migration-files.js'
+import { MIGRATIONS_GLOB, MIGRATIONS_PATH, MIGRATIONS_PREFER_TS, MIGRATIONS_TABLE } from './migration-files.js'
 
 interface OrmOptions {
   poolSize?: number
@@ -30,7 +30,7 @@ export function createOrmConfig (clientUrl: string, { poolSize = 10, logger, sna
       path: MIGRATIONS_PATH,
       pathTs: MIGRATIONS_PATH,
       glob: MIGRATIONS_GLOB,
-      tableName: 'mikro_orm_migrations',
+      tableName: MIGRATIONS_TABLE,
       snapshot,
       snapshotName: '.snapshot-postline',
       transactional: true,

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import pg from 'pg'
+import { withClient } from './client.js'
 import { isConnectionFailure } from './errors.js'
 import { StartupError } from '../lib/startup-error.js'
 
@@ -45,11 +45,8 @@ export async function waitForDatabase (url: string, options: WaitOptions): Promi
   let delay = options.firstDelayMs ?? 250
   for (let attempt = 1; ; attempt++) {
     options.signal?.throwIfAborted()
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 })
-    client.on('error', () => {})
     try {
-      await client.connect()
-      await client.query('select 1')
+      await withClient(url, client => client.query('select 1'), { connectionTimeoutMillis: 2000 })
       return
     } catch (err) {
       if ((err as { code?: string }).code === NO_SUCH_DATABASE) throw missingDatabase(url)
@@ -63,8 +60,6 @@ export async function waitForDatabase (url: string, options: WaitOptions): Promi
       options.log({ attempt, retryInMs, reason })
       await sleep(retryInMs, undefined, { signal: options.signal })
       delay = Math.min(delay * 2, options.maxDelayMs ?? 5000)
-    } finally {
-      await client.end().catch(() => {})
     }
   }
 }

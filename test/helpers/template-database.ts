@@ -1,20 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import pg from 'pg'
+import { withClient } from '../../db/client.js'
 import { migrateUrl } from '../../db/migrate.js'
 
 /** Names the migrated database that `test/run.ts` made for this run, for `createTestDatabase` to copy. */
 export const TEMPLATE_VARIABLE = 'POSTLINE_TEST_TEMPLATE'
-
-/** Runs `work` on a connection to the database named by `url`. */
-export async function withClient<T> (url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return await work(client)
-  } finally {
-    await client.end()
-  }
-}
 
 /** A database with every migration applied, made once per run: copying it is far quicker than migrating each test's database. */
 export async function createTemplateDatabase (adminUrl: string) {
