@@ -9,8 +9,8 @@ const POOL_CONNECT_TIMEOUT_MS = 1500
 const QUERY_TIMEOUT_MS = 5000
 
 /**
- * PostgreSQL (embedded when none is configured), migrated at start-up by MikroORM, which is
- * closed once it has; requests run plain, prepared SQL on `fastify.pg`, a pg pool from
+ * PostgreSQL (embedded when none is configured), migrated at start-up by MikroORM (loaded only
+ * when a migration is pending, and closed once it has run); requests run plain, prepared SQL on `fastify.pg`, a pg pool from
  * @fastify/postgres (measured: the ORM's per-request fork and query layer cost more than the queries).
  */
 export default fp<AppOptions>(async function db (fastify, opts) {

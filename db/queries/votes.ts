@@ -1,6 +1,7 @@
 import { InvalidTokenError } from '../../lib/http-errors.js'
 import { missingReference } from '../errors.js'
 import { run, storedIdOrNone, type Queryable } from './queryable.js'
+import { findUserById } from './users.js'
 
 /** What a vote found and did (the token's user exists: else the 401 is thrown). */
 export interface VoteOutcome {
@@ -45,8 +46,7 @@ export async function castVote (db: Queryable, userId: number, postId: number, d
     throw err
   }
   // A vote not removed may have gone with its user, deleted while this statement waited for the row.
-  const userGone = !row.me || (dir === 0 && !row.done &&
-    (await run(db, 'user-exists', 'select 1 from users where id = $1', [userId])).length === 0)
+  const userGone = !row.me || (dir === 0 && !row.done && !await findUserById(db, userId))
   if (userGone) throw new InvalidTokenError()
   return { post: row.post, done: row.done }
 }
