@@ -1,7 +1,10 @@
 import bcrypt from 'bcrypt'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import pg from 'pg'
-import { CREATE_POST_SQL, FEED_SEARCH_SQL, FEED_SQL, POST_OUT_SQL, likePattern, toPost, toPostOut, type PostOutRow, type PostRow } from '../db/queries/posts.js'
+import { feedQuery, feedShape, feedValues, toFeedPage, type FeedRequest, type FeedRow } from '../db/queries/feeds.js'
+import { CREATE_POST_SQL, POST_OUT_SQL, toPost, toPostOut, type PostOutRow, type PostRow } from '../db/queries/posts.js'
+import { decodeCursor, encodeCursor } from '../lib/cursor.js'
+import { SORTS, WINDOWS, type Sort, type Window } from '../schemas/posts.js'
 import { run } from '../db/queries/queryable.js'
 import { ADD_VOTE_SQL, REMOVE_VOTE_SQL, type VoteOutcomeRow } from '../db/queries/votes.js'
 import { pgTypes } from '../db/pg-types.js'
@@ -38,16 +41,38 @@ const userOf = (req: IncomingMessage): number | undefined => {
   return header?.startsWith('Bearer ') ? verifyToken(secret, header.slice(7)) : undefined
 }
 
-async function feed (res: ServerResponse, userId: number, query: URLSearchParams) {
+const oneOf = <T extends string>(values: readonly T[], value: string | null, fallback: T): T | undefined =>
+  value === null ? fallback : values.find(allowed => allowed === value)
+
+async function feed (res: ServerResponse, userId: number, url: URL, ownerId?: number) {
+  const query = url.searchParams
   const limit = Number(query.get('limit') ?? 10)
   const skip = Number(query.get('skip') ?? 0)
-  const search = query.get('search') ?? ''
-  if (!Number.isInteger(limit) || limit < 1 || limit > 100 || !Number.isInteger(skip) || skip < 0) return detail(res, 422, 'bad limit or skip')
-  const result = search
-    ? await run<PostOutRow>(pool, undefined, FEED_SEARCH_SQL, [userId, limit, skip, likePattern(search)])
-    : await run<PostOutRow>(pool, 'feed', FEED_SQL, [userId, limit, skip])
-  if (result.length === 0) return detail(res, 401, 'Could not validate credentials')
-  send(res, 200, result[0].id === null ? [] : result.map(toPostOut))
+  const sort = oneOf<Sort>(SORTS, query.get('sort'), 'new')
+  const t = oneOf<Window>(WINDOWS, query.get('t'), 'all')
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100 || !Number.isInteger(skip) || skip < 0 || !sort || !t) return detail(res, 422, 'bad parameters')
+  const request: FeedRequest = { sort, t, limit, skip, search: query.get('search') ?? '', voted: query.get('include') === 'voted' }
+  const cursor = query.get('cursor')
+  if (cursor !== null) {
+    try {
+      const { key, id } = decodeCursor(secret, cursor, sort, t)
+      request.after = { key, id }
+    } catch {
+      return detail(res, 422, 'bad cursor')
+    }
+  }
+  if (ownerId !== undefined) request.ownerId = ownerId
+  const { name, text } = feedQuery(feedShape(request))
+  const rows = await run<FeedRow>(pool, name, text, feedValues(userId, request))
+  if (rows.length === 0) return detail(res, 401, 'Could not validate credentials')
+  if (ownerId !== undefined && !rows[0]!.owner_found) return detail(res, 404, `User with id: ${ownerId} does not exist`)
+  const page = toFeedPage(rows, limit)
+  if (page.last) {
+    query.delete('skip')
+    query.set('cursor', encodeCursor(secret, { sort, t, ...page.last }))
+    res.setHeader('link', `<${url.pathname}?${query.toString()}>; rel="next"`)
+  }
+  send(res, 200, page.posts)
 }
 
 async function postById (res: ServerResponse, userId: number, id: number) {
@@ -87,7 +112,9 @@ async function route (req: IncomingMessage, res: ServerResponse) {
   if (req.method === 'POST' && path === '/login') return login(res, new URLSearchParams(await readBody(req)))
   const userId = userOf(req)
   if (userId === undefined) return detail(res, 401, 'Could not validate credentials')
-  if (req.method === 'GET' && path === '/posts') return feed(res, userId, url.searchParams)
+  if (req.method === 'GET' && path === '/posts') return feed(res, userId, url)
+  const userPosts = /^\/users\/(\d+)\/posts$/.exec(path)
+  if (req.method === 'GET' && userPosts) return feed(res, userId, url, Number(userPosts[1]))
   if (req.method === 'GET' && path.startsWith('/posts/')) return postById(res, userId, Number(path.slice(7)))
   if (req.method === 'POST' && path === '/posts') return createPost(res, userId, JSON.parse(await readBody(req)))
   if (req.method === 'POST' && path === '/vote') return vote(res, userId, JSON.parse(await readBody(req)))

@@ -36,7 +36,8 @@ export const asResponse = <S extends object>(schema: S, description: string, exa
 
 const HTTPErrorSchema = Type.Object({ detail: Type.String() }, { title: 'HTTPError', description: 'What went wrong' })
 
-interface HeaderSchema { type: 'integer' | 'string', description: string }
+/** A response header; `required`: always sent with that status. */
+export interface HeaderSchema { type: 'integer' | 'string', description: string, required: boolean }
 
 /** A 4xx or 5xx answer: `{"detail": example}`, with the headers it always carries. */
 export const errorResponse = (description: string, example: string, headers?: Record<string, HeaderSchema>) =>
@@ -50,7 +51,7 @@ export const ValidationErrorSchema = Type.Object({
   }, { title: 'ValidationError', description: 'One problem: where (`loc`), what (`msg`) and its kind (`type`)' }))
 }, { title: 'HTTPValidationError', description: 'The request failed validation: one entry per problem' })
 
-const RETRY_AFTER = { 'Retry-After': { type: 'integer', description: 'Seconds to wait before trying again' } } as const
+const RETRY_AFTER = { 'Retry-After': { type: 'integer', description: 'Seconds to wait before trying again', required: true } } as const
 
 /** Over RATE_LIMIT requests a minute from one address: every route but /health and /ready. */
 export const TooManyRequestsSchema = errorResponse('Over RATE_LIMIT requests a minute from this address (with `Retry-After`)', 'Too many requests: retry in 42 seconds', RETRY_AFTER)
@@ -59,7 +60,7 @@ export const ServiceUnavailableSchema = errorResponse('The database cannot be re
 /** /health's only 503: it reads no database and is never shed. */
 export const ShuttingDownSchema = errorResponse('The server is shutting down: a request that arrives while it drains (with `Retry-After` and `Connection: close`)', 'Service unavailable', RETRY_AFTER)
 export const UnauthorizedSchema = errorResponse('Not authenticated, or the token is invalid or expired (with `WWW-Authenticate: Bearer`)', 'Could not validate credentials', {
-  'WWW-Authenticate': { type: 'string', description: 'Always `Bearer`' }
+  'WWW-Authenticate': { type: 'string', description: 'Always `Bearer`', required: true }
 })
 
 /** What any route can answer besides its own statuses: it is rate-limited, and shed under overload or a database outage. */

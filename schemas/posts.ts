@@ -1,4 +1,4 @@
-import { Type } from 'typebox'
+import { Type, type Static } from 'typebox'
 import { IdSchema, TextSchema, TimestampSchema, UserOutSchema } from './common.js'
 
 const TITLE_EXAMPLE = 'Top beaches in Florida'
@@ -33,12 +33,47 @@ export const PostSchema = Type.Object({
 
 export const PostOutSchema = Type.Object({
   Post: PostSchema,
-  votes: Type.Integer({ minimum: 0, description: 'How many users voted for the post', examples: [3] })
-}, { title: 'PostOut', description: 'A post with its vote count' })
+  votes: Type.Integer({ minimum: 0, description: 'How many users voted for the post', examples: [3] }),
+  voted: Type.Optional(Type.Boolean({ description: 'Whether the token\'s user has voted for the post: only with `include=voted`', examples: [false] }))
+}, { title: 'PostOut', description: 'A post with its vote count; with `include=voted`, also whether the token\'s user voted for it' })
+
+export const SORTS = ['new', 'top', 'hot'] as const
+export const WINDOWS = ['hour', 'day', 'week', 'month', 'year', 'all'] as const
+
+export const SortSchema = Type.Enum(SORTS, {
+  default: 'new',
+  description: '`new`: newest first. `top`: most votes first, then newest. `hot`: highest hot rank first, where hot = log10(max(votes, 1)) + (epoch seconds of created_at - 1134028003) / 45000 (10× the votes is worth 12.5 hours)'
+})
+export const WindowSchema = Type.Enum(WINDOWS, { default: 'all', description: 'Only the posts created within this window before now: an hour, 24 hours, 7, 30 or 365 days, or all' })
+export const IncludeSchema = Type.Enum(['voted'], { description: '`voted`: each post also says whether the token\'s user has voted for it (`voted`)' })
+
+/** Cursors are short; a long one cannot be ours. */
+export const CURSOR_MAX_LENGTH = 1024
 
 /** Each parameter may be left out (the docs must not ask for it); validation fills in its default. */
 export const ListQuerySchema = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Page size' })),
-  skip: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0, description: 'Posts to skip' })),
-  search: Type.Optional(TextSchema({ default: '', description: 'Case-insensitive text the title contains; `%` and `_` are literal' }))
+  skip: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0, description: 'Posts to skip (the course\'s paging; `cursor` pages at the same cost at any depth)' })),
+  search: Type.Optional(TextSchema({ default: '', description: 'Case-insensitive text the title contains; `%` and `_` are literal' })),
+  sort: Type.Optional(SortSchema),
+  t: Type.Optional(WindowSchema),
+  cursor: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: CURSOR_MAX_LENGTH,
+    description: 'Continue after the page that gave it: the `cursor` of its `Link: <...>; rel="next"` header. Valid only with the `sort` and `t` it was issued for, and not with `skip`'
+  })),
+  include: Type.Optional(IncludeSchema)
 })
+
+export const PostQuerySchema = Type.Object({ include: Type.Optional(IncludeSchema) })
+
+export type Sort = Static<typeof SortSchema>
+export type Window = Static<typeof WindowSchema>
+
+/** A page of a feed, with the header that leads to the next one. */
+export const FeedPageSchema = {
+  ...Type.Array(PostOutSchema, { description: 'A page of posts with their vote counts' }),
+  headers: {
+    Link: { type: 'string', required: false, description: 'On a full page only: `<PATH?QUERY>; rel="next"`, the next page (this request\'s path and parameters, `skip` aside, with `cursor`)' }
+  }
+}

@@ -6,7 +6,8 @@ export const Post = defineEntity({
   tableName: 'posts',
   indexes: [
     { name: 'posts_created_at_id_index', expression: 'create index "posts_created_at_id_index" on "posts" ("created_at" desc, "id" desc)' },
-    { name: 'posts_owner_id_index', properties: ['owner'] },
+    // A user's posts, newest first (and the owner's side of the foreign key).
+    { name: 'posts_owner_id_created_at_id_index', expression: 'create index "posts_owner_id_created_at_id_index" on "posts" ("owner_id", "created_at" desc, "id" desc)' },
     // Trigram index for `search` (ILIKE '%word%'); pg_trgm ships with PostgreSQL's contrib modules.
     { name: 'posts_title_trgm_index', expression: 'create index "posts_title_trgm_index" on "posts" using gin ("title" gin_trgm_ops)' }
   ],

@@ -22,37 +22,27 @@ const POST_FIELDS = ['id', 'title', 'content', 'published', 'created_at', 'owner
 const postColumns = (table: string) => POST_FIELDS.map(field => `${table}.${field}`).join(', ')
 const ownerColumns = (table: string) => `${table}.email as owner_email, ${table}.created_at as owner_created_at`
 const POST_ROW_RETURNING = `returning ${POST_FIELDS.join(', ')}`
-const POST_OUT_COLUMNS = `${postColumns('p')}, ${ownerColumns('u')}, coalesce(c.votes, 0) as votes`
+export const POST_OUT_COLUMNS = `${postColumns('p')}, ${ownerColumns('u')}, coalesce(c.votes, 0) as votes`
 
-// The hot statements below start from the token's user (`me`), so that one round trip both
-// checks that the user still exists and does the work: no row at all means the user is gone.
-// Each is also what bench/baseline.ts runs, so benchmark ratios measure everything but SQL.
+// The hot statements below (and those of feeds.ts) start from the token's user (`me`), so that
+// one round trip both checks that the user still exists and does the work: no row at all means
+// the user is gone. Each is also what bench/baseline.ts runs, so benchmark ratios measure everything but SQL.
 
-// The page's ids come from the (created_at desc, id desc) index alone, so a deep `skip`
-// walks the index without reading the skipped posts; only the page's rows are joined.
-const feedStatement = (where: string) => `
-select ${POST_OUT_COLUMNS}
-  from users me
-  left join (select id from posts ${where} order by created_at desc, id desc limit $2 offset $3) page on true
-  left join posts p on p.id = page.id
-  left join users u on u.id = p.owner_id
-  left join vote_counts c on c.post_id = p.id
- where me.id = $1
- order by p.created_at desc, p.id desc`
+/** Whether the token's user (`me`) has voted on the post `p`: one primary-key probe. */
+export const VOTED_COLUMN = 'exists (select from votes v where v.user_id = me.id and v.post_id = p.id) as voted'
 
-/** $1 user, $2 limit, $3 skip. */
-export const FEED_SQL = feedStatement('')
-/** $1 user, $2 limit, $3 skip, $4 ILIKE pattern (escape `\`). */
-export const FEED_SEARCH_SQL = feedStatement('where title ilike $4')
-
-/** $1 user, $2 post id: one row, whose post columns are null when there is no such post. */
-export const POST_OUT_SQL = `
-select ${POST_OUT_COLUMNS}
+const postOutStatement = (voted: boolean) => `
+select ${POST_OUT_COLUMNS}${voted ? `, ${VOTED_COLUMN}` : ''}
   from users me
   left join posts p on p.id = $2
   left join users u on u.id = p.owner_id
   left join vote_counts c on c.post_id = p.id
  where me.id = $1`
+
+/** $1 user, $2 post id: one row, whose post columns are null when there is no such post. */
+export const POST_OUT_SQL = postOutStatement(false)
+/** POST_OUT_SQL with whether the user has voted on the post. */
+export const POST_OUT_VOTED_SQL = postOutStatement(true)
 
 /** $1 user, $2 title, $3 content, $4 published. */
 export const CREATE_POST_SQL = `
@@ -74,29 +64,23 @@ export const toPost = ({ owner_email: email, owner_created_at: ownerCreatedAt, .
 
 export const toPostOut = (row: PostOutRow): PostOut => ({ Post: toPost(row), votes: row.votes })
 
+/** A post with its vote count and, when the statement asked, whether the token's user voted on it. */
+export const toPostOutMaybeVoted = (row: PostOutRow & { voted?: boolean }): PostOut =>
+  row.voted === undefined ? toPostOut(row) : { Post: toPost(row), votes: row.votes, voted: row.voted }
+
 /** `%`, `_` and the escape character itself are literal in a search. */
 export const likePattern = (search: string) => `%${search.replace(/[\\%_]/g, '\\$&')}%`
 
 /** Rows of a statement fused with the user check: none at all means the token's user is gone. */
-function ofExistingUser<Row> (rows: Row[]): Row[] {
+export function ofExistingUser<Row> (rows: Row[]): Row[] {
   if (rows.length === 0) throw new InvalidTokenError()
   return rows
 }
 
-/** A page of the feed, newest first; the 401 when the token's user is gone. */
-export async function listPosts (db: Queryable, userId: number, { limit, skip, search }: { limit: number, skip: number, search: string }): Promise<PostOut[]> {
-  // A search is planned for its pattern (a rare word and a common one want different plans).
-  const rows = ofExistingUser(search
-    ? await run<PostOutRow>(db, undefined, FEED_SEARCH_SQL, [userId, limit, skip, likePattern(search)])
-    : await run<PostOutRow>(db, 'feed', FEED_SQL, [userId, limit, skip]))
-  // An empty page still has the user's row, with nulls for the post.
-  return rows[0]!.id === null ? [] : rows.map(toPostOut)
-}
-
-/** The post with its vote count, or undefined; the 401 when the token's user is gone. */
-export async function findPostOut (db: Queryable, userId: number, id: number): Promise<PostOut | undefined> {
-  const [row] = ofExistingUser(await run<PostOutRow>(db, 'post-out', POST_OUT_SQL, [userId, storedIdOrNone(id)]))
-  return row!.id === null ? undefined : toPostOut(row!)
+/** The post with its vote count (and, asked, whether the user voted on it), or undefined; the 401 when the token's user is gone. */
+export async function findPostOut (db: Queryable, userId: number, id: number, voted = false): Promise<PostOut | undefined> {
+  const [row] = ofExistingUser(await run<PostOutRow>(db, voted ? 'post-out-voted' : 'post-out', voted ? POST_OUT_VOTED_SQL : POST_OUT_SQL, [userId, storedIdOrNone(id)]))
+  return row!.id === null ? undefined : toPostOutMaybeVoted(row!)
 }
 
 /** A new post owned by the token's user; the 401 when that user is gone. */

@@ -5,6 +5,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { hoistTitledSchemas } from './openapi-components.js'
 import { addExamples } from './openapi-examples.js'
+import { liftHeaderRequired } from './openapi-headers.js'
 
 const require = createRequire(import.meta.url)
 
@@ -30,7 +31,7 @@ const REDOC_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-
 export default fp(async function docs (fastify) {
   await fastify.register(swagger, {
     // A copy: the document must share no object with the route schemas, which serialise the answers.
-    transformObject: document => hoistTitledSchemas(addExamples(structuredClone('openapiObject' in document ? document.openapiObject : document.swaggerObject))),
+    transformObject: document => liftHeaderRequired(hoistTitledSchemas(addExamples(structuredClone('openapiObject' in document ? document.openapiObject : document.swaggerObject)))),
     openapi: {
       openapi: '3.1.0',
       info: {

@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { createPost, deletePost, findPostOut, findPostOwnerId, listPosts, updatePost, type PostChanges } from '../../db/queries/posts.js'
+import { createPost, deletePost, findPostOut, findPostOwnerId, updatePost, type PostChanges } from '../../db/queries/posts.js'
 import { ForbiddenError, PostNotFoundError, UnprocessableError } from '../../lib/http-errors.js'
 import { atLeastOneOf } from '../../lib/validation-detail.js'
 import { IdParamsSchema, UnauthorizedSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, faultResponses, limitedResponses } from '../../schemas/common.js'
-import { ListQuerySchema, PostCreateSchema, PostOutSchema, PostPatchSchema, PostSchema } from '../../schemas/posts.js'
+import { FeedPageSchema, ListQuerySchema, PostCreateSchema, PostOutSchema, PostPatchSchema, PostQuerySchema, PostSchema } from '../../schemas/posts.js'
 
 const notFound = errorResponse('No post has that id', 'Post with id: 7 does not exist')
 const forbidden = errorResponse('The post belongs to another user', 'Not authorized to perform requested action')
@@ -23,20 +23,19 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       ...common,
       operationId: 'listPosts',
-      summary: 'List posts, newest first',
-      description: 'Pages with `limit` (1 to 100) and `skip`; `search` keeps the posts whose title contains the text, letter case aside. Each post comes with its owner and vote count.',
+      summary: 'List posts: newest, top or hot first',
+      description: 'Sorted by `sort` (newest first by default), within the window `t`. Pages with `limit` (1 to 100) and either `skip` or `cursor`: a full page carries `Link: <...>; rel="next"`, the next page\'s URL, whose `cursor` pages at the same cost at any depth. `search` keeps the posts whose title contains the text, letter case aside. Each post comes with its owner and vote count, and with `include=voted` whether the token\'s user voted for it.',
       querystring: ListQuerySchema,
       response: {
-        200: Type.Array(PostOutSchema, { description: 'A page of posts with their vote counts' }),
+        200: FeedPageSchema,
         401: UnauthorizedSchema,
         422: ValidationErrorSchema,
         ...limitedResponses,
         ...faultResponses
       }
     }
-  }, async function list (request) {
-    // The defaults are in place: validation has filled in every parameter left out.
-    return listPosts(fastify.pg, request.userId, request.query as Required<typeof request.query>)
+  }, async function list (request, reply) {
+    return fastify.feedPage(request, reply)
   })
 
   fastify.get('/:id', {
@@ -44,13 +43,14 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
       ...common,
       operationId: 'getPost',
       summary: 'Get a post with its vote count',
-      description: 'Any logged-in user may read any post.',
+      description: 'Any logged-in user may read any post; with `include=voted`, the answer also says whether the token\'s user voted for it.',
       params: IdParamsSchema,
+      querystring: PostQuerySchema,
       response: { 200: asResponse(PostOutSchema, 'The post'), 401: UnauthorizedSchema, 404: notFound, 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function get (request) {
     const { id } = request.params
-    const post = await findPostOut(fastify.pg, request.userId, id)
+    const post = await findPostOut(fastify.pg, request.userId, id, request.query.include === 'voted')
     if (!post) throw new PostNotFoundError(id)
     return post
   })

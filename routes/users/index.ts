@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { createUser, findTokenUser, findUserById } from '../../db/queries/users.js'
 import { UserNotFoundError } from '../../lib/http-errors.js'
+import { FeedPageSchema, ListQuerySchema } from '../../schemas/posts.js'
 import { MAX_BYTES } from '../../lib/schema-keywords.js'
 import { EmailSchema, IdParamsSchema, PASSWORD_MAX_BYTES, ServiceUnavailableSchema, TextSchema, TooManyAttemptsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, faultResponses, limitedResponses } from '../../schemas/common.js'
 
@@ -9,6 +10,8 @@ const UserCreateSchema = Type.Object({
   email: EmailSchema,
   password: TextSchema({ minLength: 8, [MAX_BYTES]: PASSWORD_MAX_BYTES, description: '8 to 72 bytes (bcrypt reads no more)', examples: ['correct horse'] })
 }, { title: 'UserCreate', description: 'A new user\'s email and password' })
+
+const userNotFound = errorResponse('No user has that id', 'User with id: 7 does not exist')
 
 const users: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/', {
@@ -59,7 +62,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
       params: IdParamsSchema,
       response: {
         200: asResponse(UserOutSchema, 'The user'),
-        404: errorResponse('No user has that id', 'User with id: 7 does not exist'),
+        404: userNotFound,
         422: ValidationErrorSchema,
         ...limitedResponses,
         ...faultResponses
@@ -70,6 +73,32 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
     const user = await findUserById(fastify.pg, id)
     if (!user) throw new UserNotFoundError(id)
     return user
+  })
+
+  fastify.get('/:id/posts', {
+    preParsing: fastify.authenticate,
+    schema: {
+      operationId: 'listUserPosts',
+      summary: 'List one user\'s posts: newest, top or hot first',
+      description: 'The posts the user owns, with the same parameters, order, paging (`Link: <...>; rel="next"`) and answer as `GET /posts`.',
+      tags: ['Posts'],
+      security: bearerSecurity,
+      params: IdParamsSchema,
+      querystring: ListQuerySchema,
+      response: {
+        200: FeedPageSchema,
+        401: UnauthorizedSchema,
+        404: userNotFound,
+        422: ValidationErrorSchema,
+        ...limitedResponses,
+        ...faultResponses
+      }
+    }
+  }, async function userPosts (request, reply) {
+    const { id } = request.params
+    const posts = await fastify.feedPage(request, reply, id)
+    if (!posts) throw new UserNotFoundError(id)
+    return posts
   })
 }
 

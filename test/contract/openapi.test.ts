@@ -38,6 +38,7 @@ const CONTRACT_STATUSES: Record<string, Record<string, string[]>> = {
   '/users': { post: ['201', '409', '422', '429'] },
   '/users/{id}': { get: ['200', '404', '422'] },
   '/users/me': { get: ['200', '401'] },
+  '/users/{id}/posts': { get: ['200', '401', '404', '422'] },
   '/login': { post: ['200', '403', '422', '429'] },
   '/posts': { get: ['200', '401', '422'], post: ['201', '401', '422'] },
   '/posts/{id}': {
@@ -51,7 +52,7 @@ const CONTRACT_STATUSES: Record<string, Record<string, string[]>> = {
   '/ready': { get: ['200', '503'] }
 }
 
-const PROTECTED = [['/users/me', 'get'], ['/posts', 'get'], ['/posts', 'post'], ['/posts/{id}', 'get'], ['/posts/{id}', 'put'], ['/posts/{id}', 'patch'], ['/posts/{id}', 'delete'], ['/vote', 'post']]
+const PROTECTED = [['/users/me', 'get'], ['/users/{id}/posts', 'get'], ['/posts', 'get'], ['/posts', 'post'], ['/posts/{id}', 'get'], ['/posts/{id}', 'put'], ['/posts/{id}', 'patch'], ['/posts/{id}', 'delete'], ['/vote', 'post']]
 const PUBLIC = [['/', 'get'], ['/users', 'post'], ['/users/{id}', 'get'], ['/login', 'post']]
 
 function operations (doc: OpenApiDocument): [path: string, method: string, operation: Operation][] {
@@ -105,7 +106,7 @@ t.test('the document lists every route of the contract with its methods, and no 
 
 t.test('every operation has a summary and a tag', async t => {
   const all = operations(doc)
-  t.equal(all.length, 14)
+  t.equal(all.length, 15)
   for (const [path, method, operation] of all) {
     t.match(operation.summary, /\S/, `${method} ${path} summary`)
     t.ok(Array.isArray(operation.tags) && operation.tags.length > 0, `${method} ${path} tags`)
@@ -229,6 +230,7 @@ t.test('400, 413, 415, 429, 500 and 503 are documented wherever they can be answ
     if ('503' in responses) t.equal(example('503'), 'Service unavailable', `${name} 503 example`)
   }
   t.strictSame(doc.paths['/posts']?.get?.responses?.['401']?.headers?.['WWW-Authenticate']?.schema, { type: 'string' }, 'a 401 documents its WWW-Authenticate header')
+  t.equal((doc.paths['/posts']?.get?.responses?.['401']?.headers?.['WWW-Authenticate'] as { required?: boolean }).required, true, 'which is always sent')
 })
 
 const schemaOf = (operation: Operation | undefined, status?: string) =>
@@ -305,6 +307,7 @@ t.test('every operation has a stable, readable and unique operationId', async t 
     'post /users': 'createUser',
     'get /users/me': 'getCurrentUser',
     'get /users/{id}': 'getUser',
+    'get /users/{id}/posts': 'listUserPosts',
     'post /login': 'login',
     'get /posts': 'listPosts',
     'post /posts': 'createPost',

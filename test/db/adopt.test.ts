@@ -46,15 +46,16 @@ t.test('a database made by the course\'s Alembic migrations is adopted in place'
   const app = await build(t, { databaseUrl: url })
 
   const migrations = await sql<{ name: string }>(app, 'select name from mikro_orm_migrations order by id')
-  t.same(migrations.map(m => m.name), ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search', 'Migration20261205130602_vote_counts_without_foreign_key'])
+  t.same(migrations.map(m => m.name), ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search', 'Migration20261205130602_vote_counts_without_foreign_key', 'Migration20261206024914_ranked_feeds'])
   t.same(await sql(app, 'select version_num from alembic_version'), [{ version_num: '1f5e0e1e9b4a' }], 'Alembic\'s history is left alone')
   t.same(await sql(app, 'select count(*)::int as n from users'), [{ n: 2 }])
   t.same(await sql(app, 'select count(*)::int as n from votes'), [{ n: 2 }])
   const indexes = (await sql<{ indexname: string }>(app, 'select indexname from pg_indexes where schemaname = \'public\'')).map(i => i.indexname)
   t.ok(indexes.includes('votes_post_id_index'), 'later migrations apply')
   t.ok(indexes.includes('users_email_lower_unique'))
-  t.same(await sql(app, 'select post_id, votes from vote_counts order by post_id'),
-    await sql(app, 'select post_id, count(*)::int as votes from votes group by post_id order by post_id'), 'existing votes are counted')
+  t.same(await sql(app, 'select post_id, votes, created_at, hot from vote_counts order by post_id'),
+    await sql(app, `select p.id as post_id, count(v.post_id)::int as votes, p.created_at, post_hot(count(v.post_id)::int, p.created_at) as hot
+      from posts p left join votes v on v.post_id = p.id group by p.id order by p.id`), 'existing votes are counted, and every post is ranked')
 
   const token = await login(app, 'sanjeev@gmail.com', 'password123')
   const me = await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${token}` } })
@@ -78,7 +79,7 @@ t.test('adopting twice changes nothing', async t => {
   const first = await build(t, { databaseUrl: url })
   await first.close()
   const second = await build(t, { databaseUrl: url })
-  t.same(await sql(second, 'select count(*)::int as n from mikro_orm_migrations'), [{ n: 4 }])
+  t.same(await sql(second, 'select count(*)::int as n from mikro_orm_migrations'), [{ n: 5 }])
   t.same(await sql(second, 'select count(*)::int as n from posts'), [{ n: 2 }])
 })
 

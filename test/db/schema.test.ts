@@ -6,7 +6,7 @@ import { MIGRATION_LOCK, migrate, migrateUrl } from '../../db/migrate.js'
 import { createOrmConfig } from '../../db/orm-config.js'
 import { build, createEmptyDatabase, sql } from '../helpers/app.js'
 
-const MIGRATIONS = ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search', 'Migration20261205130602_vote_counts_without_foreign_key']
+const MIGRATIONS = ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search', 'Migration20261205130602_vote_counts_without_foreign_key', 'Migration20261206024914_ranked_feeds']
 
 const CONTRACT = {
   users: [
@@ -84,6 +84,7 @@ t.test('migrations go down and up again', async t => {
   t.same(await migrate(orm, url), MIGRATIONS)
   t.same(await tables(), ['posts', 'users', 'vote_counts', 'votes'])
   t.same(await migrate(orm, url), [], 'nothing left to apply')
+  t.same(await migrate(orm, url, 'down'), ['Migration20261206024914_ranked_feeds'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261205130602_vote_counts_without_foreign_key'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261121120513_vote_counts_and_search'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261121112924_indexes'])

@@ -1,0 +1,146 @@
+import type { Sort, Window } from '../../schemas/posts.js'
+import { POST_OUT_COLUMNS, VOTED_COLUMN, likePattern, ofExistingUser, toPostOutMaybeVoted, type PostOut, type PostOutRow } from './posts.js'
+import { run, storedIdOrNone, type Queryable } from './queryable.js'
+
+/** A page's last position: its sort key's values and its id. */
+export interface FeedPosition {
+  key: (string | number)[]
+  id: number
+}
+
+/** What a feed statement is built for; each shape is one prepared statement. */
+export interface FeedShape {
+  sort: Sort
+  t: Window
+  /** Continues after a position (a cursor). */
+  after: boolean
+  search: boolean
+  /** One user's posts. */
+  owner: boolean
+  voted: boolean
+}
+
+export interface FeedRequest {
+  sort: Sort
+  t: Window
+  limit: number
+  skip: number
+  search: string
+  after?: FeedPosition
+  ownerId?: number
+  voted: boolean
+}
+
+export interface FeedPage {
+  posts: PostOut[]
+  /** The last post's position when the page is full (another may follow). */
+  last?: FeedPosition
+}
+
+const WINDOW_INTERVALS: Record<Window, string | undefined> = {
+  hour: '1 hour', day: '24 hours', week: '7 days', month: '30 days', year: '365 days', all: undefined
+}
+
+interface Order {
+  /** The table whose index the page walks. */
+  from: string
+  id: string
+  createdAt: string
+  /** The sort key's columns (all descending) and their types, before the id. */
+  keys: [column: string, type: string][]
+}
+
+// `new` walks posts' (created_at desc, id desc) index (or (owner_id, created_at desc, id desc));
+// `top` and `hot` walk vote_counts' indexes, which the vote triggers keep exact.
+const ORDERS: Record<Sort, Order> = {
+  new: { from: 'posts p', id: 'p.id', createdAt: 'p.created_at', keys: [['p.created_at', 'timestamptz']] },
+  top: { from: 'vote_counts c', id: 'c.post_id', createdAt: 'c.created_at', keys: [['c.votes', 'int'], ['c.created_at', 'timestamptz']] },
+  hot: { from: 'vote_counts c', id: 'c.post_id', createdAt: 'c.created_at', keys: [['c.hot', 'float8']] }
+}
+
+/**
+ * $1 user, $2 limit, $3 skip, then in this order when the shape has them: the ILIKE pattern,
+ * the owner's id, the position's key values and id. The page's ids come from one index walk
+ * (the window, the search and the position are its conditions), and only its rows are joined;
+ * the window is written into the text, so each window's plan is made for its own size.
+ */
+export function feedStatement (shape: FeedShape): string {
+  const order = ORDERS[shape.sort]
+  let next = 4
+  const where: string[] = []
+  const interval = WINDOW_INTERVALS[shape.t]
+  if (interval) where.push(`${order.createdAt} >= now() - interval '${interval}'`)
+  if (shape.search) where.push(`p.title ilike $${next++}`)
+  if (shape.owner) where.push(`p.owner_id = $${next++}`)
+  const onPosts = order.from !== 'posts p' && (shape.search || shape.owner)
+  const owner = shape.owner ? next - 1 : undefined
+  if (shape.after) {
+    const values = order.keys.map(([, type]) => `$${next++}::${type}`)
+    where.push(`(${order.keys.map(([column]) => column).join(', ')}, ${order.id}) < (${values.join(', ')}, $${next++}::int)`)
+  }
+  const keyColumns = order.keys.map(([column], i) => `${column} as k${i + 1}`).join(', ')
+  const descending = (columns: string[]) => columns.map(column => `${column} desc`).join(', ')
+  return `
+select ${POST_OUT_COLUMNS}, ${order.keys.map((_, i) => `page.k${i + 1}`).join(', ')}${shape.voted ? `, ${VOTED_COLUMN}` : ''}${owner ? `, exists (select from users o where o.id = $${owner}) as owner_found` : ''}
+  from users me
+  left join (select ${order.id} as id, ${keyColumns}
+               from ${order.from}${onPosts ? ' join posts p on p.id = c.post_id' : ''}
+              ${where.length ? `where ${where.join(' and ')}` : ''}
+              order by ${descending([...order.keys.map(([column]) => column), order.id])}
+              limit $2 offset $3) page on true
+  left join posts p on p.id = page.id
+  left join users u on u.id = p.owner_id
+  left join vote_counts c on c.post_id = p.id
+ where me.id = $1
+ order by ${descending([...order.keys.map((_, i) => `page.k${i + 1}`), 'page.id'])}`
+}
+
+const shapeName = ({ sort, t, after, owner, voted }: FeedShape) =>
+  ['feed', sort, t, after && 'after', owner && 'user', voted && 'voted'].filter(Boolean).join('-')
+
+const statements = new Map<string, string>()
+
+/** The statement's prepared name (none for a search: it is planned for its pattern) and text. */
+export function feedQuery (shape: FeedShape): { name: string | undefined, text: string } {
+  const name = shapeName(shape) + (shape.search ? '-search' : '')
+  let text = statements.get(name)
+  if (text === undefined) statements.set(name, text = feedStatement(shape))
+  return { name: shape.search ? undefined : name, text }
+}
+
+/** The statement's values, in feedStatement's order. */
+export function feedValues (userId: number, request: FeedRequest): unknown[] {
+  const values: unknown[] = [userId, request.limit, request.skip]
+  if (request.search) values.push(likePattern(request.search))
+  if (request.ownerId !== undefined) values.push(storedIdOrNone(request.ownerId))
+  if (request.after) values.push(...request.after.key, storedIdOrNone(request.after.id))
+  return values
+}
+
+export const feedShape = (request: FeedRequest): FeedShape => ({
+  sort: request.sort,
+  t: request.t,
+  after: request.after !== undefined,
+  search: request.search !== '',
+  owner: request.ownerId !== undefined,
+  voted: request.voted
+})
+
+export type FeedRow = PostOutRow & { k1: string | number, k2?: string | number, voted?: boolean, owner_found?: boolean }
+
+/** The page's posts and, when it is full, where the next one starts. */
+export function toFeedPage (rows: FeedRow[], limit: number): FeedPage {
+  // An empty page still has the user's row, with nulls for the post.
+  if (rows[0]!.id === null) return { posts: [] }
+  const posts = rows.map(toPostOutMaybeVoted)
+  const last = rows.at(-1)!
+  return rows.length < limit ? { posts } : { posts, last: { key: last.k2 === undefined ? [last.k1] : [last.k1, last.k2], id: last.id } }
+}
+
+/** A page of a feed; the 401 when the token's user is gone, undefined when the feed's owner does not exist. */
+export async function listFeed (db: Queryable, userId: number, request: FeedRequest): Promise<FeedPage | undefined> {
+  const { name, text } = feedQuery(feedShape(request))
+  const rows = ofExistingUser(await run<FeedRow>(db, name, text, feedValues(userId, request)))
+  if (request.ownerId !== undefined && !rows[0]!.owner_found) return undefined
+  return toFeedPage(rows, request.limit)
+}

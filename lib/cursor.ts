@@ -1,0 +1,47 @@
+import { createHmac, timingSafeEqual } from 'node:crypto'
+
+/** Where a page ended: its last item's sort key (one or more values) and id, for the sort and window it was listed with. */
+export interface CursorPosition {
+  sort: string
+  t: string
+  key: (string | number)[]
+  id: number
+}
+
+/** Why a cursor was refused, as its 422 says it. */
+export class CursorError extends Error {}
+
+// Keeps a cursor's signature apart from a token's, though both are HMACs with SECRET_KEY.
+const PURPOSE = 'postline-cursor:'
+
+const sign = (secret: string, payload: string) => createHmac('sha256', secret).update(PURPOSE + payload).digest('base64url')
+
+/** An opaque, tamper-evident cursor: base64url JSON of the position, a dot, its signature. */
+export function encodeCursor (secret: string, { sort, t, key, id }: CursorPosition): string {
+  const payload = Buffer.from(JSON.stringify([sort, t, key, id])).toString('base64url')
+  return `${payload}.${sign(secret, payload)}`
+}
+
+const isKeyValue = (value: unknown): value is string | number => typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))
+
+/** The position a cursor holds, checked against the sort and window it is presented with. */
+export function decodeCursor (secret: string, cursor: string, sort: string, t: string): CursorPosition {
+  const [payload, signature, ...rest] = cursor.split('.')
+  if (!payload || !signature || rest.length > 0) throw new CursorError('Invalid cursor')
+  const expected = Buffer.from(sign(secret, payload))
+  const given = Buffer.from(signature)
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new CursorError('Invalid cursor: it was not issued by this server or was changed')
+  let position: unknown
+  try {
+    position = JSON.parse(Buffer.from(payload, 'base64url').toString())
+  } catch {
+    throw new CursorError('Invalid cursor')
+  }
+  if (!Array.isArray(position) || position.length !== 4) throw new CursorError('Invalid cursor')
+  const [cursorSort, cursorT, key, id] = position as unknown[]
+  if (!Array.isArray(key) || !key.every(isKeyValue) || !Number.isInteger(id)) throw new CursorError('Invalid cursor')
+  if (cursorSort !== sort || cursorT !== t) {
+    throw new CursorError(`The cursor belongs to sort=${String(cursorSort)} and t=${String(cursorT)}, not sort=${sort} and t=${t}`)
+  }
+  return { sort, t, key, id: id as number }
+}

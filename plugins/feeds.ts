@@ -1,0 +1,69 @@
+import type { Static } from 'typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { listFeed, type FeedPosition } from '../db/queries/feeds.js'
+import type { PostOut } from '../db/queries/posts.js'
+import { CursorError, decodeCursor, encodeCursor } from '../lib/cursor.js'
+import { UnprocessableError } from '../lib/http-errors.js'
+import type { ListQuerySchema } from '../schemas/posts.js'
+
+/** The feed's query once validated: every parameter with a default has it. */
+export type FeedQuery = Static<typeof ListQuerySchema> & Required<Pick<Static<typeof ListQuerySchema>, 'limit' | 'skip' | 'search' | 'sort' | 't'>>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * A page of the feed the request's query asks for (one user's posts with `ownerId`),
+     * with its `Link: <...>; rel="next"` header when it is full; undefined when that user
+     * does not exist. The 422 for a bad cursor, the 401 when the token's user is gone.
+     */
+    feedPage: (request: FastifyRequest, reply: FastifyReply, ownerId?: number) => Promise<PostOut[] | undefined>
+  }
+}
+
+const cursorProblem = (msg: string) => new UnprocessableError([{ loc: ['query', 'cursor'], msg, type: 'value_error' }])
+
+/** The request's own path and parameters, `skip` and `cursor` aside, continued by `cursor` (RFC 8288, a relative reference). */
+function nextLink (request: FastifyRequest, cursor: string): string {
+  const [path, query = ''] = request.url.split('?', 2) as [string, string?]
+  const params = new URLSearchParams(query)
+  params.delete('skip')
+  params.delete('cursor')
+  params.append('cursor', cursor)
+  return `<${path}?${params.toString()}>; rel="next"`
+}
+
+/** Ranked, cursor-paged feeds: `GET /posts` and `GET /users/{id}/posts`. */
+export default fp(async function feeds (fastify) {
+  const secret = fastify.config.SECRET_KEY
+
+  function positionOf (query: FeedQuery): FeedPosition | undefined {
+    if (query.cursor === undefined) return undefined
+    if (query.skip > 0) throw cursorProblem('cursor cannot be combined with skip')
+    try {
+      const { key, id } = decodeCursor(secret, query.cursor, query.sort, query.t)
+      return { key, id }
+    } catch (err) {
+      if (err instanceof CursorError) throw cursorProblem(err.message)
+      throw err
+    }
+  }
+
+  fastify.decorate('feedPage', async function feedPage (request: FastifyRequest, reply: FastifyReply, ownerId?: number) {
+    const query = request.query as FeedQuery
+    const after = positionOf(query)
+    const page = await listFeed(fastify.pg, request.userId, {
+      sort: query.sort,
+      t: query.t,
+      limit: query.limit,
+      skip: query.skip,
+      search: query.search,
+      voted: query.include === 'voted',
+      ...(after ? { after } : {}),
+      ...(ownerId === undefined ? {} : { ownerId })
+    })
+    if (!page) return undefined
+    if (page.last) reply.header('link', nextLink(request, encodeCursor(secret, { sort: query.sort, t: query.t, ...page.last })))
+    return page.posts
+  })
+}, { name: 'feeds', dependencies: ['config', 'db'] })
