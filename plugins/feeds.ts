@@ -1,7 +1,7 @@
 import type { Static } from 'typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { listFeed, type FeedPosition } from '../db/queries/feeds.js'
+import { isFeedPosition, listFeed, type FeedPosition } from '../db/queries/feeds.js'
 import type { PostOut } from '../db/queries/posts.js'
 import { CursorError, decodeCursor, encodeCursor } from '../lib/cursor.js'
 import { UnprocessableError } from '../lib/http-errors.js'
@@ -42,6 +42,7 @@ export default fp(async function feeds (fastify) {
     if (query.skip > 0) throw cursorProblem('cursor cannot be combined with skip')
     try {
       const { key, id } = decodeCursor(secret, query.cursor, query.sort, query.t)
+      if (!isFeedPosition(query.sort, { key, id })) throw new CursorError('Invalid cursor')
       return { key, id }
     } catch (err) {
       if (err instanceof CursorError) throw cursorProblem(err.message)

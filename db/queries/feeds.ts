@@ -58,6 +58,18 @@ const ORDERS: Record<Sort, Order> = {
   hot: { from: 'vote_counts c', id: 'c.post_id', createdAt: 'c.created_at', keys: [['c.hot', 'float8']] }
 }
 
+// A position's values as the statement casts them: PostgreSQL's timestamptz text, int4, float8.
+const TIMESTAMP = /^(\d{4,}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d(:\d\d){0,2}( BC)?|-?infinity)$/
+const KEY_CHECKS: Record<string, (value: unknown) => boolean> = {
+  timestamptz: value => typeof value === 'string' && TIMESTAMP.test(value),
+  int: value => Number.isInteger(value) && Math.abs(value as number) <= 2_147_483_647,
+  float8: value => typeof value === 'number' && Number.isFinite(value)
+}
+
+/** Whether a position (from a cursor) has the values `sort`'s statement takes. */
+export const isFeedPosition = (sort: Sort, { key, id }: FeedPosition): boolean =>
+  Number.isInteger(id) && key.length === ORDERS[sort].keys.length && ORDERS[sort].keys.every(([, type], i) => KEY_CHECKS[type]!(key[i]))
+
 /**
  * $1 user, $2 limit, $3 skip, then in this order when the shape has them: the ILIKE pattern,
  * the owner's id, the position's key values and id. The page's ids come from one index walk

@@ -8,6 +8,7 @@ import { castVote, countRows } from '../helpers/assertions.js'
 // multi-row SQL, cascades, truncate, many requests at once) and check that the API and the
 // table still agree with the rows. The last tests drop one trigger each and show that the same
 // check then fails: the counts really come from the triggers, not from a count of the rows.
+// The same rows keep each post's `hot` rank and `created_at` for the ranked feeds, checked alike.
 
 const noRateLimits = { config: { LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0' } }
 
@@ -60,6 +61,12 @@ async function mismatches (app: FastifyInstance, viewer: TestUser): Promise<stri
     if ((counter ?? 0) !== rows) problems.push(`vote_counts for post ${id} is ${counter ?? 'missing'}, votes has ${rows} rows`)
     if (counter !== undefined && !posts.includes(id)) problems.push(`vote_counts has a row for post ${id}, which does not exist`)
   }
+  // The ranked feeds walk every post's row: each must be there, with the post's created_at and its exact hot rank.
+  const unranked = await sql<{ id: number, problem: string }>(app, `
+    select p.id, case when c.post_id is null then 'no row' when c.created_at <> p.created_at then 'another created_at' else 'a stale hot rank' end as problem
+      from posts p left join vote_counts c on c.post_id = p.id
+     where c.post_id is null or c.created_at <> p.created_at or c.hot <> post_hot(c.votes, p.created_at)`)
+  for (const { id, problem } of unranked) problems.push(`vote_counts for post ${id}: ${problem}`)
   return problems
 }
 
@@ -310,6 +317,34 @@ for (const [trigger, write] of withoutTrigger) {
     t.ok((await mismatches(app, users[0]!)).length > 0, 'the check every other test makes fails')
   })
 }
+
+// The same for the triggers on `posts` that keep every post ranked.
+const withoutPostTrigger: [trigger: string, write: (app: FastifyInstance, users: TestUser[], ids: number[]) => Promise<unknown>][] = [
+  ['posts_vote_counts_insert', (app, users) => createPost(app, users[0]!)],
+  ['posts_vote_counts_move', (app, _users, ids) => sql(app, 'update posts set created_at = created_at - interval \'3 days\' where id = ?', [ids[0]])]
+]
+
+for (const [trigger, write] of withoutPostTrigger) {
+  t.test(`control: with ${trigger} dropped, a post's rank no longer matches it`, async t => {
+    const { app, users, ids } = await setUp(t, 2, 2)
+    t.strictSame(await mismatches(app, users[0]!), [], 'exact before the trigger is dropped')
+    await sql(app, `drop trigger ${trigger} on posts`)
+    await write(app, users, ids)
+    t.ok((await mismatches(app, users[0]!)).length > 0, 'the check every other test makes fails')
+  })
+}
+
+t.test('posts back-dated, renumbered or inserted by plain SQL keep exact ranks', async t => {
+  const { app, users, ids } = await setUp(t, 2, 3)
+  await castVote(app, users[0]!, ids[0]!, 1)
+  await castVote(app, users[1]!, ids[0]!, 1)
+  await sql(app, 'update posts set created_at = created_at - interval \'2 days\' where id = ?', [ids[0]])
+  await sql(app, 'update posts set id = id + 1000 where id = ?', [ids[2]])
+  await sql(app, 'insert into posts (title, content, owner_id, created_at) select \'bulk\', \'c\', ?, now() - n * interval \'1 hour\' from generate_series(1, 5) n', [users[1]!.id])
+  await sql(app, 'update posts set title = \'renamed\' where id = ?', [ids[1]])
+  t.strictSame(await mismatches(app, users[0]!), [])
+  t.equal(await countRows(app, 'vote_counts'), await countRows(app, 'posts'), 'one row per post')
+})
 
 // The usual ways to reset a course database: every TRUNCATE that PostgreSQL allows on the
 // course's three tables works here too, and leaves the counts exact; the forms it refuses
