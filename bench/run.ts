@@ -10,7 +10,8 @@ import { checksTable, currentCommit, writeResults, type Check } from './report.j
 import { seedIfNeeded } from './seed-if-needed.js'
 import { isPresetName, PRESETS, type PresetName } from './presets.js'
 import { signToken } from './jwt.js'
-import { SCENARIOS, type BenchData } from './scenarios.js'
+import { DEEP_CURSOR, RANKED_FEEDS, SCENARIOS, type BenchData } from './scenarios.js'
+import { encodeCursor } from '../lib/cursor.js'
 import { machineCpuSeconds, startServer, type BenchServer } from './servers.js'
 
 // `npm run bench -- --preset small|large`: seeds when the data is not the preset's, then runs
@@ -24,7 +25,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '1' },
     scenarios: { type: 'string' },
-    'deep-skip': { type: 'string', default: '5000' }
+    'deep-skip': { type: 'string', default: String(DEEP_CURSOR) }
   }
 })
 if (!isPresetName(args.preset!)) throw new Error(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`)
@@ -103,7 +104,8 @@ try {
     commonWord: facts!.title.split(': ')[1]!.split(' ')[0]!,
     rareWord: 'quokka',
     deepSkip: Number(args['deep-skip']),
-    token: userId => tokens.get(userId) ?? tokens.set(userId, signToken(secret, userId)).get(userId)!
+    token: userId => tokens.get(userId) ?? tokens.set(userId, signToken(secret, userId)).get(userId)!,
+    cursor: position => encodeCursor(secret, position)
   }
   log(`bcrypt: measuring ${cpus().length} cores' compare rate`)
   const bcryptPerSecond = await bcryptRate(facts!.password)
@@ -165,6 +167,24 @@ try {
         log(`${row.scenario} on ${name}: ${m.non2xx} non-2xx, ${m.errors} errors`)
       }
     }
+  }
+  // The ranked feeds cost what the first page of the newest posts does, and a deep cursor what a first page does.
+  const rowOf = (name: string) => rows.find(row => row.scenario === name)
+  const feedRow = rowOf('feed')
+  const versus = (name: string, base: string, floor: number, what: string) => {
+    const row = rowOf(name)
+    const against = rowOf(base)
+    if (!row || !against) return
+    const r = ratio(row.postline.rps, against.postline.rps)
+    checks.push([`${name}: req/s ≥ ${floor}× ${what}`, r >= floor, `${r.toFixed(2)}× (${n(row.postline.rps)} vs ${n(against.postline.rps)} req/s)`])
+  }
+  if (feedRow) for (const name of RANKED_FEEDS) versus(name, 'feed', 0.85, 'feed (Postline\'s first page)')
+  versus('feed-new-deep-cursor', 'feed', 0.9, 'feed (a page 10,000 posts deep by cursor vs the first)')
+  versus('feed-hot-deep-cursor', 'feed-hot', 0.9, 'feed-hot (a page 10,000 posts deep by cursor vs the first)')
+  const deepSkip = rowOf('feed-deep')
+  if (deepSkip && feedRow) {
+    const r = ratio(deepSkip.postline.rps, feedRow.postline.rps)
+    checks.push([`feed-deep (skip=${data.deepSkip}) vs feed, for comparison`, true, `${r.toFixed(2)}× (${n(deepSkip.postline.rps)} vs ${n(feedRow.postline.rps)} req/s)`])
   }
   const loginRow = rows.find(row => row.scenario === 'login')
   if (loginRow) checks.push(['login: ≥ 0.9× two cores\' bcrypt rate', loginRow.postline.rps >= 0.9 * bcryptPerSecond, `${loginRow.postline.rps.toFixed(1)} vs ${bcryptPerSecond.toFixed(1)} compares/s`])

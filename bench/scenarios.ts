@@ -1,5 +1,6 @@
 import type autocannon from 'autocannon'
 import type pg from 'pg'
+import type { CursorPosition } from '../lib/cursor.js'
 
 /** What the scenarios know about the seeded data and the bench's users. */
 export interface BenchData {
@@ -11,11 +12,13 @@ export interface BenchData {
   rareWord: string
   deepSkip: number
   token: (userId: number) => string
+  /** A cursor as the server signs it. */
+  cursor: (position: CursorPosition) => string
 }
 
 export interface Scenario {
   name: string
-  /** Held to the ratio targets (Postline ≥ 0.85× the baseline's req/s, p99 ≤ 1.3×). */
+  /** Held to the ratio targets (Postline ≥ 0.85× the baseline's req/s, p99 ≤ 1.3×; a ranked feed also ≥ 0.85× `feed`). */
   ratioTarget: boolean
   /** Connections for this scenario, when not the run's (login queues on bcrypt). */
   connections?: number
@@ -55,6 +58,27 @@ function get (name: string, ratioTarget: boolean, path: (data: BenchData, next: 
     async request (data) {
       const next = random(1)
       return { method: 'GET', setupRequest: request => authenticated(data, next, { ...request, path: path(data, next) }) }
+    }
+  }
+}
+
+/** How deep the deep cursors start: their page is the one after this many posts. */
+export const DEEP_CURSOR = 10_000
+
+/** GET /posts continuing after the DEEP_CURSOR-th post of `sort` (the position read from the data as it is now). */
+function deepCursor (name: string, sort: 'new' | 'hot'): Scenario {
+  const position = sort === 'new'
+    ? 'select created_at::text as key, id from posts order by created_at desc, id desc offset $1 limit 1'
+    : 'select hot as key, post_id as id from vote_counts order by hot desc, post_id desc offset $1 limit 1'
+  return {
+    name,
+    ratioTarget: true,
+    async request (data) {
+      const { rows: [row] } = await data.db.query<{ key: string | number, id: number }>(position, [DEEP_CURSOR - 1])
+      if (!row) throw new Error(`${name}: the data has fewer than ${DEEP_CURSOR} posts`)
+      const next = random(11)
+      const path = `/posts?sort=${sort}&cursor=${data.cursor({ sort, t: 'all', key: [row.key], id: row.id })}`
+      return { method: 'GET', setupRequest: request => authenticated(data, next, { ...request, path }) }
     }
   }
 }
@@ -101,12 +125,21 @@ const voteToggle: Scenario = {
   }
 }
 
+/** The ranked feeds' scenarios, each held to ≥ 0.85× `feed` as well. */
+export const RANKED_FEEDS = ['feed-hot', 'feed-top', 'feed-top-day', 'feed-new-deep-cursor', 'feed-hot-deep-cursor', 'user-posts']
+
 export const SCENARIOS: Scenario[] = [
   { name: 'root', ratioTarget: false, request: async () => ({ method: 'GET', path: '/' }) },
   get('feed', true, () => '/posts'),
   get('feed-search', true, data => `/posts?search=${data.commonWord}`),
   get('feed-search-rare', false, data => `/posts?search=${data.rareWord}`),
   get('feed-deep', false, data => `/posts?skip=${data.deepSkip}`),
+  get('feed-hot', true, () => '/posts?sort=hot'),
+  get('feed-top', true, () => '/posts?sort=top'),
+  get('feed-top-day', true, () => '/posts?sort=top&t=day'),
+  deepCursor('feed-new-deep-cursor', 'new'),
+  deepCursor('feed-hot-deep-cursor', 'hot'),
+  get('user-posts', true, (data, next) => `/users/${pick(next, data.users)}/posts`),
   get('post-by-id', true, (data, next) => `/posts/${pick(next, data.posts)}`),
   voteToggle,
   {

@@ -118,12 +118,14 @@ async function insertUsers (client: pg.Client, { users }: Preset, hash: string):
 }
 
 /**
+ * One post a second, the newest at the moment of seeding, so that the windows of `t=hour|day|...`
+ * hold posts (the bench reseeds data whose newest post has aged, see seed-if-needed.ts).
  * Two 63-bit hashes per post give its words as base-200 digits. The three title words
  * are distinct: the second is 1-99 places after the first in the list, the third 100-199.
  * The list is a name[]: its elements have a fixed width, so w[i] is a direct lookup
  * where a text[] would walk the array (five times slower).
  */
-async function insertPosts (client: pg.Client, { users, posts }: Preset): Promise<void> {
+async function insertPosts (client: pg.Client, { users, posts }: Preset, now: string): Promise<void> {
   const digit = (hash: string, place: number) => `w[1 + (${hash} / ${200 ** place} % 200)::int]`
   const title = `'Post ' || n || ': ' || w[1 + first] || ' ' || w[1 + (first + 1 + a / 200 % 99)::int % 200]
     || ' ' || w[1 + (first + 100 + a / 40000 % 100)::int % 200]
@@ -134,7 +136,7 @@ async function insertPosts (client: pg.Client, { users, posts }: Preset): Promis
   await client.query(`
     insert into posts (id, title, content, published, created_at, owner_id)
     select n, ${title}, ${content}, n % 20 <> 0,
-      timestamptz '2026-02-01 00:00:00+00' + n * interval '1 second',
+      $4::timestamptz - ($1::int - n) * interval '1 second',
       (n::bigint * 7919 % $2::int)::int + 1
     from (
       select n, a, b, (a % 200)::int as first
@@ -143,7 +145,7 @@ async function insertPosts (client: pg.Client, { users, posts }: Preset): Promis
         from generate_series(1, $1::int) n
         offset 0 -- evaluates each hash once per row instead of once per use
       ) hashes
-    ) picks, (select $3::name[] as w) words`, [posts, users, WORDS])
+    ) picks, (select $3::name[] as w) words`, [posts, users, WORDS, now])
   await client.query('select setval(pg_get_serial_sequence(\'posts\', \'id\'), $1::int)', [posts])
 }
 
@@ -182,10 +184,12 @@ async function existingTables (client: pg.Client): Promise<string[]> {
   return rows.map(row => row.name)
 }
 
-// Its triggers on votes were skipped while loading, so it is rebuilt from scratch.
+// Its triggers were skipped while loading, so it is rebuilt from scratch: every post's row, ranked.
 async function rebuildVoteCounts (client: pg.Client): Promise<void> {
   await client.query('truncate vote_counts')
-  await client.query('insert into vote_counts (post_id, votes) select post_id, count(*) from votes group by post_id')
+  await client.query(`insert into vote_counts (post_id, votes, created_at, hot)
+    select p.id, coalesce(v.n, 0), p.created_at, post_hot(coalesce(v.n, 0), p.created_at)
+      from posts p left join (select post_id, count(*)::int as n from votes group by post_id) v on v.post_id = p.id`)
 }
 
 async function countRows (client: pg.Client, tables: string[]): Promise<Record<string, number>> {
@@ -206,6 +210,7 @@ async function verify (client: pg.Client, preset: Preset, tables: string[]): Pro
   if (tables.includes('vote_counts')) {
     const { rows } = await client.query<{ sum: string | null }>('select sum(votes) from vote_counts')
     if (Number(rows[0]?.sum) !== preset.votes) throw new Error(`vote_counts adds up to ${rows[0]?.sum} votes, expected ${preset.votes}`)
+    if (counts.vote_counts !== preset.posts) throw new Error(`vote_counts has ${counts.vote_counts} rows, expected one per post (${preset.posts})`)
   }
 }
 
@@ -222,7 +227,8 @@ async function seed (client: pg.Client, preset: Preset, hash: string): Promise<v
     await timed('truncate', () => client.query('truncate users, posts, votes restart identity cascade'))
     const restore = await timed('drop indexes', () => dropIndexes(client, tables))
     await timed('users', () => insertUsers(client, preset, hash))
-    await timed('posts', () => insertPosts(client, preset))
+    const { rows: [{ now }] } = await client.query<{ now: string }>('select date_trunc(\'second\', now())::text as now')
+    await timed('posts', () => insertPosts(client, preset, now))
     await timed('votes', () => insertVotes(client, preset))
     await timed('analyze', () => client.query('analyze users, posts, votes'))
     if (tables.includes('vote_counts')) await timed('vote_counts', () => rebuildVoteCounts(client))

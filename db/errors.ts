@@ -27,6 +27,10 @@ export function classifyDatabaseError (error: Error & { code?: string }): Databa
   return 'database-error'
 }
 
+/** A value the statement could not take (class 22, data exception: a timestamp out of range, say). */
+export const isDataException = (error: unknown): boolean =>
+  error instanceof pg.DatabaseError && error.code?.startsWith('22') === true
+
 /** The table a unique violation happened in (which registration or vote was refused). */
 export const violatedTable = (error: unknown): string | undefined =>
   error instanceof pg.DatabaseError ? error.table : undefined

@@ -24,8 +24,13 @@ export function encodeCursor (secret: string, { sort, t, key, id }: CursorPositi
 
 const isKeyValue = (value: unknown): value is string | number => typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))
 
+/** Cursors are short; a longer text cannot be one. */
+export const CURSOR_MAX_LENGTH = 1024
+
 /** The position a cursor holds, checked against the sort and window it is presented with. */
 export function decodeCursor (secret: string, cursor: string, sort: string, t: string): CursorPosition {
+  if (cursor.length === 0) throw new CursorError('Invalid cursor: it is empty')
+  if (cursor.length > CURSOR_MAX_LENGTH) throw new CursorError(`Invalid cursor: longer than ${CURSOR_MAX_LENGTH} characters`)
   const [payload, signature, ...rest] = cursor.split('.')
   if (!payload || !signature || rest.length > 0) throw new CursorError('Invalid cursor')
   const expected = Buffer.from(sign(secret, payload))

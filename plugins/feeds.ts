@@ -39,11 +39,25 @@ export default fp(async function feeds (fastify) {
 
   function positionOf (query: FeedQuery): FeedPosition | undefined {
     if (query.cursor === undefined) return undefined
-    if (query.skip > 0) throw cursorProblem('cursor cannot be combined with skip')
+    if (query.skip > 0) throw new CursorError('cursor cannot be combined with skip')
+    const { key, id } = decodeCursor(secret, query.cursor, query.sort, query.t)
+    if (!isFeedPosition(query.sort, { key, id })) throw new CursorError('Invalid cursor')
+    return { key, id }
+  }
+
+  async function listPage (request: FastifyRequest, query: FeedQuery, ownerId?: number) {
     try {
-      const { key, id } = decodeCursor(secret, query.cursor, query.sort, query.t)
-      if (!isFeedPosition(query.sort, { key, id })) throw new CursorError('Invalid cursor')
-      return { key, id }
+      const after = positionOf(query)
+      return await listFeed(fastify.pg, request.userId, {
+        sort: query.sort,
+        t: query.t,
+        limit: query.limit,
+        skip: query.skip,
+        search: query.search,
+        voted: query.include === 'voted',
+        ...(after ? { after } : {}),
+        ...(ownerId === undefined ? {} : { ownerId })
+      })
     } catch (err) {
       if (err instanceof CursorError) throw cursorProblem(err.message)
       throw err
@@ -52,17 +66,7 @@ export default fp(async function feeds (fastify) {
 
   fastify.decorate('feedPage', async function feedPage (request: FastifyRequest, reply: FastifyReply, ownerId?: number) {
     const query = request.query as FeedQuery
-    const after = positionOf(query)
-    const page = await listFeed(fastify.pg, request.userId, {
-      sort: query.sort,
-      t: query.t,
-      limit: query.limit,
-      skip: query.skip,
-      search: query.search,
-      voted: query.include === 'voted',
-      ...(after ? { after } : {}),
-      ...(ownerId === undefined ? {} : { ownerId })
-    })
+    const page = await listPage(request, query, ownerId)
     if (!page) return undefined
     if (page.last) reply.header('link', nextLink(request, encodeCursor(secret, { sort: query.sort, t: query.t, ...page.last })))
     return page.posts

@@ -47,9 +47,6 @@ export const SortSchema = Type.Enum(SORTS, {
 export const WindowSchema = Type.Enum(WINDOWS, { default: 'all', description: 'Only the posts created within this window before now: an hour, 24 hours, 7, 30 or 365 days, or all' })
 export const IncludeSchema = Type.Enum(['voted'], { description: '`voted`: each post also says whether the token\'s user has voted for it (`voted`)' })
 
-/** Cursors are short; a long one cannot be ours. */
-export const CURSOR_MAX_LENGTH = 1024
-
 /** Each parameter may be left out (the docs must not ask for it); validation fills in its default. */
 export const ListQuerySchema = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Page size' })),
@@ -57,10 +54,9 @@ export const ListQuerySchema = Type.Object({
   search: Type.Optional(TextSchema({ default: '', description: 'Case-insensitive text the title contains; `%` and `_` are literal' })),
   sort: Type.Optional(SortSchema),
   t: Type.Optional(WindowSchema),
+  // Its length is checked with the rest of it, so that every bad cursor is the same 422 (`value_error`).
   cursor: Type.Optional(Type.String({
-    minLength: 1,
-    maxLength: CURSOR_MAX_LENGTH,
-    description: 'Continue after the page that gave it: the `cursor` of its `Link: <...>; rel="next"` header. Valid only with the `sort` and `t` it was issued for, and not with `skip`'
+    description: 'Continue after the page that gave it: the `cursor` of its `Link: <...>; rel="next"` header (opaque, at most 1024 characters). Valid only with the `sort` and `t` it was issued for, and not with `skip`'
   })),
   include: Type.Optional(IncludeSchema)
 })

@@ -1,4 +1,6 @@
+import { CursorError } from '../../lib/cursor.js'
 import type { Sort, Window } from '../../schemas/posts.js'
+import { isDataException } from '../errors.js'
 import { POST_OUT_COLUMNS, VOTED_COLUMN, likePattern, ofExistingUser, toPostOutMaybeVoted, type PostOut, type PostOutRow } from './posts.js'
 import { run, storedIdOrNone, type Queryable } from './queryable.js'
 
@@ -63,8 +65,11 @@ const TIMESTAMP = /^(\d{4,}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d(:\d\d){
 const KEY_CHECKS: Record<string, (value: unknown) => boolean> = {
   timestamptz: value => typeof value === 'string' && TIMESTAMP.test(value),
   int: value => Number.isInteger(value) && Math.abs(value as number) <= 2_147_483_647,
-  float8: value => typeof value === 'number' && Number.isFinite(value)
+  float8: value => (typeof value === 'number' && Number.isFinite(value)) || value === 'Infinity' || value === '-Infinity'
 }
+
+// JSON has no infinities (a post dated `infinity` is ranked so): they travel as PostgreSQL's float8 text.
+const keyValue = (value: string | number) => typeof value === 'number' && !Number.isFinite(value) ? String(value) : value
 
 /** Whether a position (from a cursor) has the values `sort`'s statement takes. */
 export const isFeedPosition = (sort: Sort, { key, id }: FeedPosition): boolean =>
@@ -81,7 +86,7 @@ export function feedStatement (shape: FeedShape): string {
   let next = 4
   const where: string[] = []
   const interval = WINDOW_INTERVALS[shape.t]
-  if (interval) where.push(`${order.createdAt} >= now() - interval '${interval}'`)
+  if (interval) where.push(`${order.createdAt} between now() - interval '${interval}' and now()`)
   if (shape.search) where.push(`p.title ilike $${next++}`)
   if (shape.owner) where.push(`p.owner_id = $${next++}`)
   const onPosts = order.from !== 'posts p' && (shape.search || shape.owner)
@@ -146,13 +151,22 @@ export function toFeedPage (rows: FeedRow[], limit: number): FeedPage {
   if (rows[0]!.id === null) return { posts: [] }
   const posts = rows.map(toPostOutMaybeVoted)
   const last = rows.at(-1)!
-  return rows.length < limit ? { posts } : { posts, last: { key: last.k2 === undefined ? [last.k1] : [last.k1, last.k2], id: last.id } }
+  const key = (last.k2 === undefined ? [last.k1] : [last.k1, last.k2]).map(keyValue)
+  return rows.length < limit ? { posts } : { posts, last: { key, id: last.id } }
 }
 
-/** A page of a feed; the 401 when the token's user is gone, undefined when the feed's owner does not exist. */
+/** A page of a feed; the 401 when the token's user is gone, undefined when the feed's owner does not exist, a CursorError for a position the database cannot take. */
 export async function listFeed (db: Queryable, userId: number, request: FeedRequest): Promise<FeedPage | undefined> {
   const { name, text } = feedQuery(feedShape(request))
-  const rows = ofExistingUser(await run<FeedRow>(db, name, text, feedValues(userId, request)))
+  let found: FeedRow[]
+  try {
+    found = await run<FeedRow>(db, name, text, feedValues(userId, request))
+  } catch (err) {
+    // A signed position whose values the database refuses (a timestamp past its range).
+    if (request.after && isDataException(err)) throw new CursorError('Invalid cursor')
+    throw err
+  }
+  const rows = ofExistingUser(found)
   if (request.ownerId !== undefined && !rows[0]!.owner_found) return undefined
   return toFeedPage(rows, request.limit)
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
-import { encodeCursor } from '../../lib/cursor.js'
+import { isFeedPosition, listFeed } from '../../db/queries/feeds.js'
+import { decodeCursor, encodeCursor } from '../../lib/cursor.js'
 import { TEST_SECRET, build, createPost, createUser, sql, type TestUser } from '../helpers/app.js'
 import { assertValidationError, castVote } from '../helpers/assertions.js'
 
@@ -283,6 +284,7 @@ t.test('every bad new parameter is a 422 naming it', async t => {
     for (const path of ['/posts', `/users/${ada.id}/posts`]) {
       const response = await app.inject({ url: `${path}?${query}`, headers: ada.headers })
       assertValidationError(t, response, [['query', loc]], `${path}?${query.slice(0, 80)}`)
+      if (loc === 'cursor') t.equal(response.json().detail[0].type, 'value_error', 'every bad cursor is a value_error')
     }
   }
   const mismatched = await app.inject({ url: `/posts?sort=hot&t=year&cursor=${cursor}`, headers: ada.headers })
@@ -292,4 +294,34 @@ t.test('every bad new parameter is a 422 naming it', async t => {
   const wellFormedButForeign = encodeCursor(TEST_SECRET, { sort: 'new', t: 'all', key: ['not a timestamp'], id: 1 })
   const foreign = await app.inject({ url: `/posts?cursor=${wellFormedButForeign}`, headers: ada.headers })
   assertValidationError(t, foreign, [['query', 'cursor']], 'a signed cursor whose key the sort cannot take')
+  for (const key of ['2026-13-45 25:61:61+00', '99999999-01-01 00:00:00+00', '2026-01-01 00:00:00+99:99']) {
+    const impossible = encodeCursor(TEST_SECRET, { sort: 'new', t: 'all', key: [key], id: 1 })
+    assertValidationError(t, await app.inject({ url: `/posts?cursor=${impossible}`, headers: ada.headers }), [['query', 'cursor']], `a signed cursor at ${key}`)
+  }
+})
+
+t.test('posts dated at the ends of time or in the future: walks go past them, windows hold only the past', async t => {
+  const { app, ada } = await seeded(t)
+  await sql(app, `insert into posts (title, content, owner_id, created_at) values
+    ('ends', 'c', ?, '9999-12-31 23:59:59.999999+00'), ('begins', 'c', ?, '0001-01-01 00:00:00+00'), ('tomorrow', 'c', ?, now() + interval '1 day')`, [ada.id, ada.id, ada.id])
+  const total = (await rows(app)).length
+  for (const sort of SORTS) {
+    const seen = (await walk(app, ada, `/posts?sort=${sort}&limit=1`)).flat()
+    t.equal(new Set(seen).size, total, `sort=${sort}: a walk one post at a time sees all ${total}`)
+  }
+  const future = (await sql<{ id: number }>(app, 'select id from posts where created_at > now()')).map(row => row.id)
+  for (const window of ['hour', 'day', 'year'] as const) {
+    const listed = (await walk(app, ada, `/posts?sort=hot&t=${window}&limit=50`)).flat()
+    t.notOk(listed.some(id => future.includes(id)), `t=${window}: nothing created after now`)
+  }
+
+  // A post dated infinity ranks infinitely hot: its position must survive the cursor (JSON has no infinity).
+  await sql(app, 'insert into posts (title, content, owner_id, created_at) values (\'forever\', \'c\', ?, \'infinity\')', [ada.id])
+  const request = { sort: 'hot' as const, t: 'all' as const, limit: 1, skip: 0, search: '', voted: false }
+  const first = await listFeed(app.pg, ada.id, request)
+  t.equal(first!.last!.key[0], 'Infinity')
+  const position = decodeCursor(TEST_SECRET, encodeCursor(TEST_SECRET, { sort: 'hot', t: 'all', ...first!.last! }), 'hot', 'all')
+  t.ok(isFeedPosition('hot', position), 'the cursor after it is accepted')
+  const second = await listFeed(app.pg, ada.id, { ...request, after: position })
+  t.not(second!.posts[0]!.Post.id, first!.posts[0]!.Post.id, 'and continues after it')
 })
