@@ -10,7 +10,7 @@ import { checksTable, currentCommit, writeResults, type Check } from './report.j
 import { seedIfNeeded } from './seed-if-needed.js'
 import { isPresetName, PRESETS, type PresetName } from './presets.js'
 import { signToken } from './jwt.js'
-import { DEEP_CURSOR, RANKED_FEEDS, SCENARIOS, type BenchData } from './scenarios.js'
+import { RANKED_FEEDS, SCENARIOS, deepPosition, type BenchData } from './scenarios.js'
 import { encodeCursor } from '../lib/cursor.js'
 import { machineCpuSeconds, startServer, type BenchServer } from './servers.js'
 
@@ -23,9 +23,10 @@ const { values: args } = parseArgs({
     preset: { type: 'string', default: 'small' },
     connections: { type: 'string', default: '50' },
     duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '1' },
+    warmup: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '2' },
     scenarios: { type: 'string' },
-    'deep-skip': { type: 'string', default: String(DEEP_CURSOR) }
+    'deep-skip': { type: 'string' }
   }
 })
 if (!isPresetName(args.preset!)) throw new Error(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`)
@@ -33,9 +34,17 @@ const preset: PresetName = args.preset
 const connections = Number(args.connections)
 const duration = Number(args.duration)
 const warmup = Number(args.warmup)
+const rounds = Number(args.rounds)
 const only = args.scenarios?.split(',')
 
 interface Measure { rps: number, p50: number, p99: number, non2xx: number, errors: number }
+
+/** Rounds of one server on one scenario: mean rate and latencies, all failures. */
+function mean (measures: Measure[]): Measure {
+  const average = (pick: (m: Measure) => number) => measures.reduce((sum, m) => sum + pick(m), 0) / measures.length
+  const total = (pick: (m: Measure) => number) => measures.reduce((sum, m) => sum + pick(m), 0)
+  return { rps: average(m => m.rps), p50: average(m => m.p50), p99: average(m => m.p99), non2xx: total(m => m.non2xx), errors: total(m => m.errors) }
+}
 
 const log = (message: string) => console.error(`[bench] ${message}`)
 
@@ -103,7 +112,7 @@ try {
     posts: facts!.posts,
     commonWord: facts!.title.split(': ')[1]!.split(' ')[0]!,
     rareWord: 'quokka',
-    deepSkip: Number(args['deep-skip']),
+    deepSkip: args['deep-skip'] === undefined ? deepPosition(facts!.posts) : Number(args['deep-skip']),
     token: userId => tokens.get(userId) ?? tokens.set(userId, signToken(secret, userId)).get(userId)!,
     cursor: position => encodeCursor(secret, position)
   }
@@ -118,18 +127,23 @@ try {
 
   const rows: Array<{ scenario: string, ratioTarget: boolean, postline: Measure, baseline: Measure }> = []
   for (const scenario of SCENARIOS.filter(s => !only || only.includes(s.name))) {
-    const measured: Record<string, Measure> = {}
+    const measured: Record<string, Measure[]> = { postline: [], baseline: [] }
     const conns = scenario.connections ?? connections
-    for (const server of [postline, baseline]) {
-      // Each run gets a fresh request (vote-toggle reads the votes' state as the last run left it).
-      await load(server.url, await scenario.request(data), warmup, conns)
-      await sleep(500)
-      measured[server.name] = await load(server.url, await scenario.request(data), duration, conns)
-      await sleep(500)
-      await scenario.cleanup?.(data)
-      log(`${scenario.name} on ${server.name}: ${measured[server.name]!.rps.toFixed(0)} req/s, p99 ${measured[server.name]!.p99} ms`)
+    // Rounds alternate which server goes first (A B, B A, ...), so that a machine getting busier
+    // or quieter during the scenario weighs on both alike.
+    for (let round = 0; round < rounds; round++) {
+      for (const server of round % 2 === 0 ? [postline, baseline] : [baseline, postline]) {
+        // Each run gets a fresh request (vote-toggle reads the votes' state as the last run left it).
+        await load(server.url, await scenario.request(data), warmup, conns)
+        await sleep(500)
+        const measure = await load(server.url, await scenario.request(data), duration, conns)
+        measured[server.name]!.push(measure)
+        await sleep(500)
+        await scenario.cleanup?.(data)
+        log(`${scenario.name} on ${server.name}, round ${round + 1}: ${measure.rps.toFixed(0)} req/s, p99 ${measure.p99} ms`)
+      }
     }
-    rows.push({ scenario: scenario.name, ratioTarget: scenario.ratioTarget, postline: measured.postline!, baseline: measured.baseline! })
+    rows.push({ scenario: scenario.name, ratioTarget: scenario.ratioTarget, postline: mean(measured.postline!), baseline: mean(measured.baseline!) })
   }
 
   // Scale-out, first half: root on one worker (the second half runs WEB_CONCURRENCY=2 below).
@@ -179,8 +193,9 @@ try {
     checks.push([`${name}: req/s ≥ ${floor}× ${what}`, r >= floor, `${r.toFixed(2)}× (${n(row.postline.rps)} vs ${n(against.postline.rps)} req/s)`])
   }
   if (feedRow) for (const name of RANKED_FEEDS) versus(name, 'feed', 0.85, 'feed (Postline\'s first page)')
-  versus('feed-new-deep-cursor', 'feed', 0.9, 'feed (a page 10,000 posts deep by cursor vs the first)')
-  versus('feed-hot-deep-cursor', 'feed-hot', 0.9, 'feed-hot (a page 10,000 posts deep by cursor vs the first)')
+  const deep = deepPosition(data.posts).toLocaleString('en')
+  versus('feed-new-deep-cursor', 'feed', 0.9, `feed (a page ${deep} posts deep by cursor vs the first)`)
+  versus('feed-hot-deep-cursor', 'feed-hot', 0.9, `feed-hot (a page ${deep} posts deep by cursor vs the first)`)
   const deepSkip = rowOf('feed-deep')
   if (deepSkip && feedRow) {
     const r = ratio(deepSkip.postline.rps, feedRow.postline.rps)
@@ -206,12 +221,12 @@ try {
   const table = [
     `### ${preset} (${PRESETS[preset].users} users, ${PRESETS[preset].posts} posts, ${PRESETS[preset].votes} votes) — ${when}, commit ${commit}, ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}`,
     '',
-    `${connections} connections, ${duration} s per run after a ${warmup} s warm-up; latencies in ms; ratio = Postline / baseline.`,
+    `${connections} connections, ${duration} s per run after a ${warmup} s warm-up, ${rounds} rounds per server alternating which goes first (means); latencies in ms; ratio = Postline / baseline.`,
     '',
     '| scenario | Postline req/s | p50 | p99 | baseline req/s | p50 | p99 | req/s ratio | p99 ratio | non-2xx / errors |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...rows.map(({ scenario, postline: p, baseline: b }) =>
-      `| ${scenario} | ${n(p.rps)} | ${p.p50} | ${p.p99} | ${n(b.rps)} | ${b.p50} | ${b.p99} | ${ratio(p.rps, b.rps).toFixed(2)} | ${ratio(p.p99, b.p99).toFixed(2)} | ${p.non2xx + b.non2xx} / ${p.errors + b.errors} |`),
+      `| ${scenario} | ${n(p.rps)} | ${n(p.p50)} | ${n(p.p99)} | ${n(b.rps)} | ${n(b.p50)} | ${n(b.p99)} | ${ratio(p.rps, b.rps).toFixed(2)} | ${ratio(p.p99, b.p99).toFixed(2)} | ${p.non2xx + b.non2xx} / ${p.errors + b.errors} |`),
     '',
     ...checksTable(checks),
     ''

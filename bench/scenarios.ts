@@ -65,7 +65,10 @@ function get (name: string, ratioTarget: boolean, path: (data: BenchData, next: 
 /** How deep the deep cursors start: their page is the one after this many posts. */
 export const DEEP_CURSOR = 10_000
 
-/** GET /posts continuing after the DEEP_CURSOR-th post of `sort` (the position read from the data as it is now). */
+/** DEEP_CURSOR, or on data too small for it (the small preset), as deep as leaves a full page. */
+export const deepPosition = (posts: number) => Math.max(0, Math.min(DEEP_CURSOR, posts - 100))
+
+/** GET /posts continuing after the deepPosition-th post of `sort` (the position read from the data as it is now). */
 function deepCursor (name: string, sort: 'new' | 'hot'): Scenario {
   const position = sort === 'new'
     ? 'select created_at::text as key, id from posts order by created_at desc, id desc offset $1 limit 1'
@@ -74,8 +77,8 @@ function deepCursor (name: string, sort: 'new' | 'hot'): Scenario {
     name,
     ratioTarget: true,
     async request (data) {
-      const { rows: [row] } = await data.db.query<{ key: string | number, id: number }>(position, [DEEP_CURSOR - 1])
-      if (!row) throw new Error(`${name}: the data has fewer than ${DEEP_CURSOR} posts`)
+      const { rows: [row] } = await data.db.query<{ key: string | number, id: number }>(position, [deepPosition(data.posts) - 1])
+      if (!row) throw new Error(`${name}: the data has too few posts`)
       const next = random(11)
       const path = `/posts?sort=${sort}&cursor=${data.cursor({ sort, t: 'all', key: [row.key], id: row.id })}`
       return { method: 'GET', setupRequest: request => authenticated(data, next, { ...request, path }) }
