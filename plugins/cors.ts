@@ -38,6 +38,8 @@ export default fp(async function corsPlugin (fastify) {
     origin: anyOrigin ? '*' : origins.length ? origins : false,
     credentials: !anyOrigin && origins.length > 0,
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+    // A browser app on another origin walks the feeds by their `Link` header.
+    exposedHeaders: ['Link'],
     // CORS adds its headers and the OPTIONS routes above answer, preflight or plain OPTIONS alike.
     preflightContinue: true,
     strictPreflight: false

@@ -20,6 +20,12 @@ export interface FeedShape {
   /** One user's posts. */
   owner: boolean
   voted: boolean
+  /**
+   * A first or cursor page (no skip) of this size, written into the text: a prepared
+   * statement whose limit is a parameter gets a generic plan that expects a tenth of the
+   * table, so PostgreSQL plans it anew on each run (longer than running it takes).
+   */
+  pageSize?: number
 }
 
 export interface FeedRequest {
@@ -76,14 +82,15 @@ export const isFeedPosition = (sort: Sort, { key, id }: FeedPosition): boolean =
   Number.isInteger(id) && key.length === ORDERS[sort].keys.length && ORDERS[sort].keys.every(([, type], i) => KEY_CHECKS[type]!(key[i]))
 
 /**
- * $1 user, $2 limit, $3 skip, then in this order when the shape has them: the ILIKE pattern,
+ * $1 user, then $2 limit and $3 skip (unless the shape has a page size), then in this order when the shape has them: the ILIKE pattern,
  * the owner's id, the position's key values and id. The page's ids come from one index walk
  * (the window, the search and the position are its conditions), and only its rows are joined;
  * the window is written into the text, so each window's plan is made for its own size.
  */
 export function feedStatement (shape: FeedShape): string {
   const order = ORDERS[shape.sort]
-  let next = 4
+  if (shape.pageSize !== undefined && !(Number.isSafeInteger(shape.pageSize) && shape.pageSize > 0)) throw new RangeError(`a page size must be a positive integer, not ${shape.pageSize}`)
+  let next = shape.pageSize === undefined ? 4 : 2
   const where: string[] = []
   const interval = WINDOW_INTERVALS[shape.t]
   if (interval) where.push(`${order.createdAt} between now() - interval '${interval}' and now()`)
@@ -104,7 +111,7 @@ select ${POST_OUT_COLUMNS}, ${order.keys.map((_, i) => `page.k${i + 1}`).join(',
                from ${order.from}${onPosts ? ' join posts p on p.id = c.post_id' : ''}
               ${where.length ? `where ${where.join(' and ')}` : ''}
               order by ${descending([...order.keys.map(([column]) => column), order.id])}
-              limit $2 offset $3) page on true
+              ${shape.pageSize === undefined ? 'limit $2 offset $3' : `limit ${shape.pageSize}`}) page on true
   left join posts p on p.id = page.id
   left join users u on u.id = p.owner_id
   left join vote_counts c on c.post_id = p.id
@@ -112,8 +119,8 @@ select ${POST_OUT_COLUMNS}, ${order.keys.map((_, i) => `page.k${i + 1}`).join(',
  order by ${descending([...order.keys.map((_, i) => `page.k${i + 1}`), 'page.id'])}`
 }
 
-const shapeName = ({ sort, t, after, owner, voted }: FeedShape) =>
-  ['feed', sort, t, after && 'after', owner && 'user', voted && 'voted'].filter(Boolean).join('-')
+const shapeName = ({ sort, t, after, owner, voted, pageSize }: FeedShape) =>
+  ['feed', sort, t, after && 'after', owner && 'user', voted && 'voted', pageSize].filter(Boolean).join('-')
 
 const statements = new Map<string, string>()
 
@@ -127,7 +134,7 @@ export function feedQuery (shape: FeedShape): { name: string | undefined, text: 
 
 /** The statement's values, in feedStatement's order. */
 export function feedValues (userId: number, request: FeedRequest): unknown[] {
-  const values: unknown[] = [userId, request.limit, request.skip]
+  const values: unknown[] = request.skip === 0 ? [userId] : [userId, request.limit, request.skip]
   if (request.search) values.push(likePattern(request.search))
   if (request.ownerId !== undefined) values.push(storedIdOrNone(request.ownerId))
   if (request.after) values.push(...request.after.key, storedIdOrNone(request.after.id))
@@ -140,7 +147,8 @@ export const feedShape = (request: FeedRequest): FeedShape => ({
   after: request.after !== undefined,
   search: request.search !== '',
   owner: request.ownerId !== undefined,
-  voted: request.voted
+  voted: request.voted,
+  ...(request.skip === 0 ? { pageSize: request.limit } : {})
 })
 
 export type FeedRow = PostOutRow & { k1: string | number, k2?: string | number, voted?: boolean, owner_found?: boolean }

@@ -26,6 +26,7 @@ t.test('a listed origin is allowed, with credentials, on preflight and on reques
   t.equal(actual.statusCode, 200)
   t.equal(actual.headers['access-control-allow-origin'], APP_ORIGIN)
   t.equal(actual.headers['access-control-allow-credentials'], 'true')
+  t.match(String(actual.headers['access-control-expose-headers']), /\bLink\b/, 'the feeds\' Link header is readable by the app')
 })
 
 t.test('an origin that is not listed gets no allow-origin header', async t => {

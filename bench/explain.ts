@@ -1,0 +1,44 @@
+// `npm run explain`: EXPLAIN (ANALYZE, BUFFERS) of each feed statement the bench's scenarios
+// run, on the bench database as it is (seed it first), printed as markdown for bench/RESULTS.md.
+import pg from 'pg'
+import { feedQuery, feedShape, feedValues, type FeedRequest } from '../db/queries/feeds.js'
+import { openBenchDatabase } from './database.js'
+import { deepPosition } from './scenarios.js'
+
+const page = { limit: 10, skip: 0, search: '', voted: false } as const
+
+async function statements (db: pg.Client): Promise<[name: string, request: FeedRequest][]> {
+  const { rows: [facts] } = await db.query<{ posts: number, owner: number }>(
+    'select (select count(*) from posts)::int as posts, (select owner_id from posts order by id limit 1) as owner')
+  const depth = deepPosition(facts!.posts)
+  const { rows: [newAt] } = await db.query<{ key: string, id: number }>(
+    'select created_at::text as key, id from posts order by created_at desc, id desc offset $1 limit 1', [depth - 1])
+  const { rows: [hotAt] } = await db.query<{ key: number, id: number }>(
+    'select hot as key, post_id as id from vote_counts order by hot desc, post_id desc offset $1 limit 1', [depth - 1])
+  return [
+    ['feed', { ...page, sort: 'new', t: 'all' }],
+    ['feed-hot', { ...page, sort: 'hot', t: 'all' }],
+    ['feed-top', { ...page, sort: 'top', t: 'all' }],
+    ['feed-top-day', { ...page, sort: 'top', t: 'day' }],
+    ['feed-new-deep-cursor', { ...page, sort: 'new', t: 'all', after: { key: [newAt!.key], id: newAt!.id } }],
+    ['feed-hot-deep-cursor', { ...page, sort: 'hot', t: 'all', after: { key: [hotAt!.key], id: hotAt!.id } }],
+    ['user-posts', { ...page, sort: 'new', t: 'all', ownerId: facts!.owner }],
+    [`feed-deep (skip=${depth})`, { ...page, sort: 'new', t: 'all', skip: depth }]
+  ]
+}
+
+const database = await openBenchDatabase()
+const db = new pg.Client({ connectionString: database.url })
+await db.connect()
+try {
+  for (const [name, request] of await statements(db)) {
+    const { text } = feedQuery(feedShape(request))
+    // Planned for the values, as the server's prepared statements are: their generic plan, not
+    // knowing the limit, costs far more than a custom one, so PostgreSQL keeps planning each run.
+    const { rows } = await db.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers) ${text}`, feedValues(1, request))
+    console.log(`#### ${name}\n\n\`\`\`\n${rows.map(row => row['QUERY PLAN']).join('\n')}\n\`\`\`\n`)
+  }
+} finally {
+  await db.end()
+  await database.stop?.()
+}
