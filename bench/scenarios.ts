@@ -20,6 +20,12 @@ export interface Scenario {
   name: string
   /** Held to the ratio targets (Postline ≥ 0.85× the baseline's req/s, p99 ≤ 1.3×; a ranked feed also ≥ 0.85× `feed`). */
   ratioTarget: boolean
+  /**
+   * Postline's rate here against its rate on other scenarios, each measured right after this
+   * one in every round (minutes apart, a shared machine's load would decide the ratio);
+   * `floor` is the target, none when the ratio is only reported.
+   */
+  against?: { scenario: string, floor?: number, why: string }[]
   /** Connections for this scenario, when not the run's (login queues on bcrypt). */
   connections?: number
   /** Builds the request for one run; may read the database first. */
@@ -51,10 +57,16 @@ function authenticated (data: BenchData, next: () => number, request: autocannon
   return request
 }
 
-function get (name: string, ratioTarget: boolean, path: (data: BenchData, next: () => number) => string): Scenario {
+type Against = NonNullable<Scenario['against']>
+
+/** A ranked feed costs what the first page of the newest posts does. */
+const LIKE_FEED: Against = [{ scenario: 'feed', floor: 0.85, why: 'Postline\'s first page' }]
+
+function get (name: string, ratioTarget: boolean, path: (data: BenchData, next: () => number) => string, against?: Against): Scenario {
   return {
     name,
     ratioTarget,
+    ...(against ? { against } : {}),
     async request (data) {
       const next = random(1)
       return { method: 'GET', setupRequest: request => authenticated(data, next, { ...request, path: path(data, next) }) }
@@ -69,13 +81,14 @@ export const DEEP_CURSOR = 10_000
 export const deepPosition = (posts: number) => Math.max(0, Math.min(DEEP_CURSOR, posts - 100))
 
 /** GET /posts continuing after the deepPosition-th post of `sort` (the position read from the data as it is now). */
-function deepCursor (name: string, sort: 'new' | 'hot'): Scenario {
+function deepCursor (name: string, sort: 'new' | 'hot', against: Against): Scenario {
   const position = sort === 'new'
     ? 'select created_at::text as key, id from posts order by created_at desc, id desc offset $1 limit 1'
     : 'select hot as key, post_id as id from vote_counts order by hot desc, post_id desc offset $1 limit 1'
   return {
     name,
     ratioTarget: true,
+    against,
     async request (data) {
       const { rows: [row] } = await data.db.query<{ key: string | number, id: number }>(position, [deepPosition(data.posts) - 1])
       if (!row) throw new Error(`${name}: the data has too few posts`)
@@ -128,21 +141,19 @@ const voteToggle: Scenario = {
   }
 }
 
-/** The ranked feeds' scenarios, each held to ≥ 0.85× `feed` as well. */
-export const RANKED_FEEDS = ['feed-hot', 'feed-top', 'feed-top-day', 'feed-new-deep-cursor', 'feed-hot-deep-cursor', 'user-posts']
-
 export const SCENARIOS: Scenario[] = [
   { name: 'root', ratioTarget: false, request: async () => ({ method: 'GET', path: '/' }) },
   get('feed', true, () => '/posts'),
   get('feed-search', true, data => `/posts?search=${data.commonWord}`),
   get('feed-search-rare', false, data => `/posts?search=${data.rareWord}`),
-  get('feed-deep', false, data => `/posts?skip=${data.deepSkip}`),
-  get('feed-hot', true, () => '/posts?sort=hot'),
-  get('feed-top', true, () => '/posts?sort=top'),
-  get('feed-top-day', true, () => '/posts?sort=top&t=day'),
-  deepCursor('feed-new-deep-cursor', 'new'),
-  deepCursor('feed-hot-deep-cursor', 'hot'),
-  get('user-posts', true, (data, next) => `/users/${pick(next, data.users)}/posts`),
+  get('feed-deep', false, data => `/posts?skip=${data.deepSkip}`, [{ scenario: 'feed', why: 'the first page, for comparison' }]),
+  get('feed-hot', true, () => '/posts?sort=hot', LIKE_FEED),
+  get('feed-top', true, () => '/posts?sort=top', LIKE_FEED),
+  get('feed-top-day', true, () => '/posts?sort=top&t=day', LIKE_FEED),
+  // A deep page by cursor costs what the first page does.
+  deepCursor('feed-new-deep-cursor', 'new', [{ scenario: 'feed', floor: 0.9, why: 'the first page' }]),
+  deepCursor('feed-hot-deep-cursor', 'hot', [...LIKE_FEED, { scenario: 'feed-hot', floor: 0.9, why: 'its first page' }]),
+  get('user-posts', true, (data, next) => `/users/${pick(next, data.users)}/posts`, LIKE_FEED),
   get('post-by-id', true, (data, next) => `/posts/${pick(next, data.posts)}`),
   voteToggle,
   {
