@@ -33,6 +33,7 @@ const VALID_REQUESTS: Record<string, (postId: number) => { request: Omit<InjectO
   'PUT /posts/{id}': postId => [{ request: { payload: { id: postId, title: 'Replaced', content: 'Replaced content', published: true } }, status: 200 }],
   'PATCH /posts/{id}': () => [{ request: { payload: { title: 'Patched' } }, status: 200 }, { request: { payload: { published: false } }, status: 200 }],
   'DELETE /posts/{id}': () => [{ request: {}, status: 204 }],
+  'GET /users/{id}/posts': () => [{ request: { query: 'sort=hot&include=voted' }, status: 200 }, { request: {}, status: 200 }],
   'POST /vote': postId => [{ request: { payload: { post_id: postId, dir: 1 } }, status: 201 }, { request: { payload: { post_id: postId, dir: 0 } }, status: 201 }]
 }
 
@@ -44,7 +45,9 @@ function protectedOperations (doc: OpenApiDocument): { method: string, path: str
 
 function toInject (method: string, path: string, postId: number, request: Omit<InjectOptions, 'method' | 'url'> & { query?: string }, user: TestUser, trailingSlash = false): InjectOptions {
   const { query, ...rest } = request
-  const url = `${path.replace(/\{[^}]+\}/g, String(postId))}${trailingSlash ? '/' : ''}${query ? `?${query}` : ''}`
+  // A user's own resources are addressed by the user's id, the others by the post's.
+  const id = path.startsWith('/users/') ? user.id : postId
+  const url = `${path.replace(/\{[^}]+\}/g, String(id))}${trailingSlash ? '/' : ''}${query ? `?${query}` : ''}`
   return { ...rest, method: method as InjectOptions['method'], url, headers: user.headers }
 }
 
