@@ -3,7 +3,7 @@
 import pg from 'pg'
 import { feedQuery, feedShape, feedValues, type FeedRequest } from '../db/queries/feeds.js'
 import { openBenchDatabase } from './database.js'
-import { deepPosition } from './scenarios.js'
+import { deepFeedPosition, deepPosition } from './scenarios.js'
 
 const page = { limit: 10, skip: 0, search: '', voted: false } as const
 
@@ -11,17 +11,15 @@ async function statements (db: pg.Client): Promise<[name: string, request: FeedR
   const { rows: [facts] } = await db.query<{ posts: number, owner: number }>(
     'select (select count(*) from posts)::int as posts, (select owner_id from posts order by id limit 1) as owner')
   const depth = deepPosition(facts!.posts)
-  const { rows: [newAt] } = await db.query<{ key: string, id: number }>(
-    'select created_at::text as key, id from posts order by created_at desc, id desc offset $1 limit 1', [depth - 1])
-  const { rows: [hotAt] } = await db.query<{ key: number, id: number }>(
-    'select hot as key, post_id as id from vote_counts order by hot desc, post_id desc offset $1 limit 1', [depth - 1])
+  const newAt = await deepFeedPosition(db, 'new', facts!.posts)
+  const hotAt = await deepFeedPosition(db, 'hot', facts!.posts)
   return [
     ['feed', { ...page, sort: 'new', t: 'all' }],
     ['feed-hot', { ...page, sort: 'hot', t: 'all' }],
     ['feed-top', { ...page, sort: 'top', t: 'all' }],
     ['feed-top-day', { ...page, sort: 'top', t: 'day' }],
-    ['feed-new-deep-cursor', { ...page, sort: 'new', t: 'all', after: { key: [newAt!.key], id: newAt!.id } }],
-    ['feed-hot-deep-cursor', { ...page, sort: 'hot', t: 'all', after: { key: [hotAt!.key], id: hotAt!.id } }],
+    ['feed-new-deep-cursor', { ...page, sort: 'new', t: 'all', after: newAt }],
+    ['feed-hot-deep-cursor', { ...page, sort: 'hot', t: 'all', after: hotAt }],
     ['user-posts', { ...page, sort: 'new', t: 'all', ownerId: facts!.owner }],
     [`feed-deep (skip=${depth})`, { ...page, sort: 'new', t: 'all', skip: depth }]
   ]

@@ -1,5 +1,6 @@
 import type autocannon from 'autocannon'
 import type pg from 'pg'
+import type { FeedPosition } from '../db/queries/feeds.js'
 import type { CursorPosition } from '../lib/cursor.js'
 
 /** What the scenarios know about the seeded data and the bench's users. */
@@ -80,20 +81,28 @@ export const DEEP_CURSOR = 10_000
 /** DEEP_CURSOR, or on data too small for it (the small preset), as deep as leaves a full page. */
 export const deepPosition = (posts: number) => Math.max(0, Math.min(DEEP_CURSOR, posts - 100))
 
-/** GET /posts continuing after the deepPosition-th post of `sort` (the position read from the data as it is now). */
+const DEEP_POSITION_SQL = {
+  new: 'select created_at::text as key, id from posts order by created_at desc, id desc offset $1 limit 1',
+  hot: 'select hot as key, post_id as id from vote_counts order by hot desc, post_id desc offset $1 limit 1'
+}
+
+/** The position of `sort`'s deepPosition-th post, as the data is now. */
+export async function deepFeedPosition (db: pg.Client, sort: 'new' | 'hot', posts: number): Promise<FeedPosition> {
+  const { rows: [row] } = await db.query<{ key: string | number, id: number }>(DEEP_POSITION_SQL[sort], [deepPosition(posts) - 1])
+  if (!row) throw new Error(`the data has too few posts for a position ${deepPosition(posts)} deep`)
+  return { key: [row.key], id: row.id }
+}
+
+/** GET /posts continuing after the deepPosition-th post of `sort`. */
 function deepCursor (name: string, sort: 'new' | 'hot', against: Against): Scenario {
-  const position = sort === 'new'
-    ? 'select created_at::text as key, id from posts order by created_at desc, id desc offset $1 limit 1'
-    : 'select hot as key, post_id as id from vote_counts order by hot desc, post_id desc offset $1 limit 1'
   return {
     name,
     ratioTarget: true,
     against,
     async request (data) {
-      const { rows: [row] } = await data.db.query<{ key: string | number, id: number }>(position, [deepPosition(data.posts) - 1])
-      if (!row) throw new Error(`${name}: the data has too few posts`)
+      const position = await deepFeedPosition(data.db, sort, data.posts)
       const next = random(11)
-      const path = `/posts?sort=${sort}&cursor=${data.cursor({ sort, t: 'all', key: [row.key], id: row.id })}`
+      const path = `/posts?sort=${sort}&cursor=${data.cursor({ sort, t: 'all', ...position })}`
       return { method: 'GET', setupRequest: request => authenticated(data, next, { ...request, path }) }
     }
   }

@@ -95,9 +95,9 @@ export function feedStatement (shape: FeedShape): string {
   const interval = WINDOW_INTERVALS[shape.t]
   if (interval) where.push(`${order.createdAt} between now() - interval '${interval}' and now()`)
   if (shape.search) where.push(`p.title ilike $${next++}`)
-  if (shape.owner) where.push(`p.owner_id = $${next++}`)
+  const owner = shape.owner ? next++ : undefined
+  if (owner) where.push(`p.owner_id = $${owner}`)
   const onPosts = order.from !== 'posts p' && (shape.search || shape.owner)
-  const owner = shape.owner ? next - 1 : undefined
   if (shape.after) {
     const values = order.keys.map(([, type]) => `$${next++}::${type}`)
     where.push(`(${order.keys.map(([column]) => column).join(', ')}, ${order.id}) < (${values.join(', ')}, $${next++}::int)`)
@@ -158,9 +158,9 @@ export function toFeedPage (rows: FeedRow[], limit: number): FeedPage {
   // An empty page still has the user's row, with nulls for the post.
   if (rows[0]!.id === null) return { posts: [] }
   const posts = rows.map(toPostOutMaybeVoted)
+  if (rows.length < limit) return { posts }
   const last = rows.at(-1)!
-  const key = (last.k2 === undefined ? [last.k1] : [last.k1, last.k2]).map(keyValue)
-  return rows.length < limit ? { posts } : { posts, last: { key, id: last.id } }
+  return { posts, last: { key: (last.k2 === undefined ? [last.k1] : [last.k1, last.k2]).map(keyValue), id: last.id } }
 }
 
 /** A page of a feed; the 401 when the token's user is gone, undefined when the feed's owner does not exist, a CursorError for a position the database cannot take. */
