@@ -48,7 +48,7 @@ export default fp(async function feeds (fastify) {
   async function listPage (request: FastifyRequest, query: FeedQuery, ownerId?: number) {
     try {
       const after = positionOf(query)
-      return await listFeed(fastify.pg, request.userId, {
+      return await listFeed(fastify.pg, request.caller, {
         sort: query.sort,
         t: query.t,
         limit: query.limit,

@@ -1,5 +1,5 @@
 import { Type } from 'typebox'
-import { NO_NUL_PATTERN } from '../lib/schema-keywords.js'
+import { MAX_BYTES, NO_NUL_PATTERN } from '../lib/schema-keywords.js'
 
 const INT4_MAX = 2_147_483_647
 
@@ -16,6 +16,8 @@ export const TextSchema = (options: Parameters<typeof Type.String>[0] = {}) => T
 /** bcrypt reads a password's first 72 bytes only: a longer one is refused, never silently cut. */
 export const PASSWORD_MAX_BYTES = 72
 
+/** A password as registration takes it. */
+export const PasswordSchema = TextSchema({ minLength: 8, [MAX_BYTES]: PASSWORD_MAX_BYTES, description: '8 to 72 bytes (bcrypt reads no more)', examples: ['correct horse'] })
 export const EmailSchema = TextSchema({ format: 'email', maxLength: 320, examples: ['ada@example.com'] })
 export const TimestampSchema = Type.String({ format: 'date-time', examples: ['2026-11-21T10:23:00.123456+00:00'] })
 
@@ -76,5 +78,5 @@ export const bodyResponses = (unsupported = 'The body is not JSON') => ({
   415: errorResponse(unsupported, 'Unsupported Media Type')
 })
 
-/** The bearer-token security requirement, for routes that authenticate. */
-export const bearerSecurity = [{ OAuth2PasswordBearer: [] }]
+/** The bearer-token security requirement, for routes that authenticate: a token from `/login` or from `/auth/token`. */
+export const bearerSecurity = [{ OAuth2PasswordBearer: [] }, { OAuth2TokenEndpoint: [] }]

@@ -1,6 +1,7 @@
 import { CursorError } from '../../lib/cursor.js'
 import type { Sort, Window } from '../../schemas/posts.js'
 import { isDataException } from '../errors.js'
+import { CALLER_STANDS, callerValues, type Caller } from './caller.js'
 import { POST_OUT_COLUMNS, VOTED_COLUMN, likePattern, ofExistingUser, toPostOutMaybeVoted, type PostOut, type PostOutRow } from './posts.js'
 import { run, storedIdOrNone, type Queryable } from './queryable.js'
 
@@ -82,7 +83,7 @@ export const isFeedPosition = (sort: Sort, { key, id }: FeedPosition): boolean =
   Number.isInteger(id) && key.length === ORDERS[sort].keys.length && ORDERS[sort].keys.every(([, type], i) => KEY_CHECKS[type]!(key[i]))
 
 /**
- * $1 user, then $2 limit and $3 skip (unless the shape has a page size), then in this order when the shape has them: the ILIKE pattern,
+ * $1-$3 caller, then $4 limit and $5 skip (unless the shape has a page size), then in this order when the shape has them: the ILIKE pattern,
  * the owner's id, the position's key values and id. The page's ids come from one index walk
  * (the window, the search and the position are its conditions), and only its rows are joined;
  * the window is written into the text, so each window's plan is made for its own size.
@@ -90,7 +91,7 @@ export const isFeedPosition = (sort: Sort, { key, id }: FeedPosition): boolean =
 export function feedStatement (shape: FeedShape): string {
   const order = ORDERS[shape.sort]
   if (shape.pageSize !== undefined && !(Number.isSafeInteger(shape.pageSize) && shape.pageSize > 0)) throw new RangeError(`a page size must be a positive integer, not ${shape.pageSize}`)
-  let next = shape.pageSize === undefined ? 4 : 2
+  let next = shape.pageSize === undefined ? 6 : 4
   const where: string[] = []
   const interval = WINDOW_INTERVALS[shape.t]
   if (interval) where.push(`${order.createdAt} between now() - interval '${interval}' and now()`)
@@ -111,11 +112,11 @@ select ${POST_OUT_COLUMNS}, ${order.keys.map((_, i) => `page.k${i + 1}`).join(',
                from ${order.from}${onPosts ? ' join posts p on p.id = c.post_id' : ''}
               ${where.length ? `where ${where.join(' and ')}` : ''}
               order by ${descending([...order.keys.map(([column]) => column), order.id])}
-              ${shape.pageSize === undefined ? 'limit $2 offset $3' : `limit ${shape.pageSize}`}) page on true
+              ${shape.pageSize === undefined ? 'limit $4 offset $5' : `limit ${shape.pageSize}`}) page on true
   left join posts p on p.id = page.id
   left join users u on u.id = p.owner_id
   left join vote_counts c on c.post_id = p.id
- where me.id = $1
+ where me.id = $1 and ${CALLER_STANDS}
  order by ${descending([...order.keys.map((_, i) => `page.k${i + 1}`), 'page.id'])}`
 }
 
@@ -133,8 +134,9 @@ export function feedQuery (shape: FeedShape): { name: string | undefined, text: 
 }
 
 /** The statement's values, in feedStatement's order. */
-export function feedValues (userId: number, request: FeedRequest): unknown[] {
-  const values: unknown[] = request.skip === 0 ? [userId] : [userId, request.limit, request.skip]
+export function feedValues (caller: Caller, request: FeedRequest): unknown[] {
+  const values = callerValues(caller)
+  if (request.skip > 0) values.push(request.limit, request.skip)
   if (request.search) values.push(likePattern(request.search))
   if (request.ownerId !== undefined) values.push(storedIdOrNone(request.ownerId))
   if (request.after) values.push(...request.after.key, storedIdOrNone(request.after.id))
@@ -163,12 +165,12 @@ export function toFeedPage (rows: FeedRow[], limit: number): FeedPage {
   return { posts, last: { key: (last.k2 === undefined ? [last.k1] : [last.k1, last.k2]).map(keyValue), id: last.id } }
 }
 
-/** A page of a feed; the 401 when the token's user is gone, undefined when the feed's owner does not exist, a CursorError for a position the database cannot take. */
-export async function listFeed (db: Queryable, userId: number, request: FeedRequest): Promise<FeedPage | undefined> {
+/** A page of a feed; the 401 when the token no longer stands, undefined when the feed's owner does not exist, a CursorError for a position the database cannot take. */
+export async function listFeed (db: Queryable, caller: Caller, request: FeedRequest): Promise<FeedPage | undefined> {
   const { name, text } = feedQuery(feedShape(request))
   let found: FeedRow[]
   try {
-    found = await run<FeedRow>(db, name, text, feedValues(userId, request))
+    found = await run<FeedRow>(db, name, text, feedValues(caller, request))
   } catch (err) {
     // A signed position whose values the database refuses (a timestamp past its range).
     if (request.after && isDataException(err)) throw new CursorError('Invalid cursor')

@@ -2,6 +2,7 @@ import type { Static } from 'typebox'
 import { InvalidTokenError } from '../../lib/http-errors.js'
 import type { PostOutSchema, PostPatchSchema, PostSchema } from '../../schemas/posts.js'
 import { missingReference } from '../errors.js'
+import { CALLER_STANDS, callerValues, type Caller } from './caller.js'
 import { toRfc3339 } from '../timestamps.js'
 import { run, storedIdOrNone, type Queryable } from './queryable.js'
 
@@ -25,8 +26,8 @@ const POST_ROW_RETURNING = `returning ${POST_FIELDS.join(', ')}`
 export const POST_OUT_COLUMNS = `${postColumns('p')}, ${ownerColumns('u')}, coalesce(c.votes, 0) as votes`
 
 // The hot statements below (and those of feeds.ts) start from the token's user (`me`), so that
-// one round trip both checks that the user still exists and does the work: no row at all means
-// the user is gone. Each is also what bench/baseline.ts runs, so benchmark ratios measure everything but SQL.
+// one round trip both checks that the user still exists and its token still stands (its
+// session is live: CALLER_STANDS) and does the work: no row at all means the token is refused. Each is also what bench/baseline.ts runs, so benchmark ratios measure everything but SQL.
 
 /** Whether the token's user (`me`) has voted on the post `p`: one primary-key probe. */
 export const VOTED_COLUMN = 'exists (select from votes v where v.user_id = me.id and v.post_id = p.id) as voted'
@@ -34,21 +35,21 @@ export const VOTED_COLUMN = 'exists (select from votes v where v.user_id = me.id
 const postOutStatement = (voted: boolean) => `
 select ${POST_OUT_COLUMNS}${voted ? `, ${VOTED_COLUMN}` : ''}
   from users me
-  left join posts p on p.id = $2
+  left join posts p on p.id = $4
   left join users u on u.id = p.owner_id
   left join vote_counts c on c.post_id = p.id
- where me.id = $1`
+ where me.id = $1 and ${CALLER_STANDS}`
 
-/** $1 user, $2 post id: one row, whose post columns are null when there is no such post. */
+/** $1-$3 caller, $4 post id: one row, whose post columns are null when there is no such post. */
 export const POST_OUT_SQL = postOutStatement(false)
 /** POST_OUT_SQL with whether the user has voted on the post. */
 export const POST_OUT_VOTED_SQL = postOutStatement(true)
 
-/** $1 user, $2 title, $3 content, $4 published. */
+/** $1-$3 caller, $4 title, $5 content, $6 published. */
 export const CREATE_POST_SQL = `
-with me as (select id, email, created_at from users where id = $1),
+with me as (select me.id, me.email, me.created_at from users me where me.id = $1 and ${CALLER_STANDS}),
      post as (insert into posts (title, content, published, owner_id)
-              select $2::varchar, $3::varchar, $4::boolean, me.id from me
+              select $4::varchar, $5::varchar, $6::boolean, me.id from me
               ${POST_ROW_RETURNING})
 select ${postColumns('post')}, ${ownerColumns('me')} from post, me`
 
@@ -71,23 +72,23 @@ export const toPostOutMaybeVoted = (row: PostOutRow & { voted?: boolean }): Post
 /** `%`, `_` and the escape character itself are literal in a search. */
 export const likePattern = (search: string) => `%${search.replace(/[\\%_]/g, '\\$&')}%`
 
-/** Rows of a statement fused with the user check: none at all means the token's user is gone. */
+/** Rows of a statement fused with the caller check: none at all means the token no longer stands. */
 export function ofExistingUser<Row> (rows: Row[]): Row[] {
   if (rows.length === 0) throw new InvalidTokenError()
   return rows
 }
 
-/** The post with its vote count (and, asked, whether the user voted on it), or undefined; the 401 when the token's user is gone. */
-export async function findPostOut (db: Queryable, userId: number, id: number, voted = false): Promise<PostOut | undefined> {
-  const [row] = ofExistingUser(await run<PostOutRow>(db, voted ? 'post-out-voted' : 'post-out', voted ? POST_OUT_VOTED_SQL : POST_OUT_SQL, [userId, storedIdOrNone(id)]))
+/** The post with its vote count (and, asked, whether the user voted on it), or undefined; the 401 when the token no longer stands. */
+export async function findPostOut (db: Queryable, caller: Caller, id: number, voted = false): Promise<PostOut | undefined> {
+  const [row] = ofExistingUser(await run<PostOutRow>(db, voted ? 'post-out-voted' : 'post-out', voted ? POST_OUT_VOTED_SQL : POST_OUT_SQL, [...callerValues(caller), storedIdOrNone(id)]))
   return row!.id === null ? undefined : toPostOutMaybeVoted(row!)
 }
 
-/** A new post owned by the token's user; the 401 when that user is gone. */
-export async function createPost (db: Queryable, userId: number, post: Required<PostChanges>): Promise<Post> {
+/** A new post owned by the token's user; the 401 when the token no longer stands. */
+export async function createPost (db: Queryable, caller: Caller, post: Required<PostChanges>): Promise<Post> {
   let rows: PostRow[]
   try {
-    rows = await run<PostRow>(db, 'create-post', CREATE_POST_SQL, [userId, post.title, post.content, post.published])
+    rows = await run<PostRow>(db, 'create-post', CREATE_POST_SQL, [...callerValues(caller), post.title, post.content, post.published])
   } catch (err) {
     // The user was deleted (and committed) while the post was being inserted.
     if (await missingReference(db, err) === 'users') throw new InvalidTokenError()
@@ -96,10 +97,10 @@ export async function createPost (db: Queryable, userId: number, post: Required<
   return toPost(ofExistingUser(rows)[0]!)
 }
 
-/** The post's owner, or undefined when there is no such post; the 401 when the token's user is gone. */
-export async function findPostOwnerId (db: Queryable, userId: number, id: number): Promise<number | undefined> {
+/** The post's owner, or undefined when there is no such post; the 401 when the token no longer stands. */
+export async function findPostOwnerId (db: Queryable, caller: Caller, id: number): Promise<number | undefined> {
   const [row] = ofExistingUser(await run<{ owner_id: number | null }>(db, 'post-owner',
-    'select p.owner_id from users me left join posts p on p.id = $2 where me.id = $1', [userId, storedIdOrNone(id)]))
+    `select p.owner_id from users me left join posts p on p.id = $4 where me.id = $1 and ${CALLER_STANDS}`, [...callerValues(caller), storedIdOrNone(id)]))
   return row!.owner_id ?? undefined
 }
 

@@ -2,6 +2,7 @@ import type { Static } from 'typebox'
 import { InvalidTokenError } from '../../lib/http-errors.js'
 import { isStoredId, type UserOutSchema } from '../../schemas/common.js'
 import { toRfc3339 } from '../timestamps.js'
+import { CALLER_STANDS, callerValues, type Caller } from './caller.js'
 import { run, type Queryable } from './queryable.js'
 
 /** A user as the API shows it. */
@@ -21,11 +22,11 @@ export async function findUserById (db: Queryable, id: number): Promise<UserOut 
   return user && toUserOut(user)
 }
 
-/** The token's user; the 401 when that user no longer exists. */
-export async function findTokenUser (db: Queryable, userId: number): Promise<UserOut> {
-  const user = await findUserById(db, userId)
+/** The token's user; the 401 when the token no longer stands (the user or its session is gone). */
+export async function findTokenUser (db: Queryable, caller: Caller): Promise<UserOut> {
+  const [user] = await run<UserOut>(db, 'token-user', `select ${USER_OUT_COLUMNS} from users me where me.id = $1 and ${CALLER_STANDS}`, callerValues(caller))
   if (!user) throw new InvalidTokenError()
-  return user
+  return toUserOut(user)
 }
 
 /** Emails match without regard to letter case, as registration treats them. */

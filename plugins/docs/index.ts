@@ -44,14 +44,20 @@ export default fp(async function docs (fastify) {
       tags: [
         { name: 'Root', description: 'A greeting that shows the server is up' },
         { name: 'Users', description: 'Registration and user profiles' },
-        { name: 'Authentication', description: 'Logging in for a bearer token (OAuth2 password flow)' },
+        { name: 'Authentication', description: 'Logging in for a bearer token (OAuth2 password flow, at `/login` as the course does, or at `/auth/token`, which also gives a refresh token); refreshing it (`POST /auth/token` with `grant_type=refresh_token` and the last refresh token: each is single use); listing and ending sessions' },
         { name: 'Posts', description: 'Writing, reading, searching and paging through posts' },
         { name: 'Vote', description: 'Voting for posts' },
         { name: 'Health', description: 'Liveness and readiness for load balancers and orchestrators' }
       ],
       components: {
         securitySchemes: {
-          OAuth2PasswordBearer: { type: 'oauth2', flows: { password: { tokenUrl: '/login', scopes: {} } } }
+          OAuth2PasswordBearer: { type: 'oauth2', flows: { password: { tokenUrl: '/login', scopes: {} } } },
+          // The same login at the token endpoint, which also gives a refresh token (refreshUrl).
+          OAuth2TokenEndpoint: {
+            type: 'oauth2',
+            description: 'The password grant at `/auth/token`. To refresh, post `grant_type=refresh_token` and the last refresh token there: the answer carries a new access token and the next refresh token.',
+            flows: { password: { tokenUrl: '/auth/token', refreshUrl: '/auth/token', scopes: {} } }
+          }
         }
       }
     }

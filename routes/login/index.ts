@@ -1,10 +1,7 @@
-import formbody from '@fastify/formbody'
-import multipart from '@fastify/multipart'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { findCredentialsByEmail } from '../../db/queries/users.js'
-import { InvalidCredentialsError, MalformedFormError } from '../../lib/http-errors.js'
-import { PASSWORD_MAX_BYTES, ServiceUnavailableSchema, TextSchema, TooManyAttemptsSchema, ValidationErrorSchema, bodyResponses, errorResponse, faultResponses } from '../../schemas/common.js'
+import { InvalidCredentialsError } from '../../lib/http-errors.js'
+import { ServiceUnavailableSchema, TextSchema, TooManyAttemptsSchema, ValidationErrorSchema, bodyResponses, errorResponse, faultResponses } from '../../schemas/common.js'
 
 const LoginFormSchema = Type.Object({
   username: TextSchema({ minLength: 1, description: 'The email address', examples: ['ada@example.com'] }),
@@ -17,33 +14,14 @@ const TokenSchema = Type.Object({
 }, { title: 'Token', description: 'A bearer token for the `Authorization` header' })
 
 const login: FastifyPluginAsyncTypebox = async (fastify) => {
-  await fastify.register(formbody)
-  await fastify.register(multipart, { attachFieldsToBody: 'keyValues', limits: { files: 4, fileSize: 65_536, fields: 20, fieldSize: 4096 } })
-  // A form the parser cannot read (no boundary, cut short) is the client's mistake.
-  fastify.setErrorHandler(function malformedForm (error, request) {
-    if (request.body === undefined && !(error as { statusCode?: number }).statusCode) {
-      throw new MalformedFormError()
-    }
-    throw error
-  })
-  // An OAuth2 password flow posts a form: a JSON body is not read, so its fields are missing.
-  fastify.removeContentTypeParser('application/json')
-  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, _body, done) => done(null, {}))
-
-  // Unknown emails are checked against a hash of the same cost, so both failures take as long.
-  const dummyHash = fastify.passwords.unmatchableHash(fastify.config.BCRYPT_ROUNDS)
+  await fastify.readOAuthForms(fastify)
 
   fastify.post('/', {
-    // As FastAPI reads a form: no form at all, or an empty field, means the fields are missing.
-    preValidation: async function readFormAsFastApiDoes (request) {
-      const form = request.body !== null && typeof request.body === 'object' ? request.body as Record<string, unknown> : {}
-      request.body = Object.fromEntries(Object.entries(form).filter(([, value]) => value !== '')) as typeof request.body
-    },
     preHandler: fastify.limitAttempts,
     schema: {
       operationId: 'login',
       summary: 'Log in for an access token',
-      description: 'Takes `username` (the email) and `password` as a form and answers with a JWT.',
+      description: 'Takes `username` (the email) and `password` as a form and answers with a JWT, as the course does. Each login starts a session (see `POST /auth/token`, which also gives a refresh token).',
       tags: ['Authentication'],
       consumes: ['application/x-www-form-urlencoded', 'multipart/form-data'],
       body: LoginFormSchema,
@@ -60,13 +38,10 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function logIn (request) {
     const { username, password } = request.body
-    const user = await findCredentialsByEmail(fastify.pg, username)
-    const matches = await fastify.passwords.compare(password, user?.password ?? dummyHash)
-    // bcrypt compared the first 72 bytes only; registration refuses longer passwords, so
-    // one is never right (refused after the compare, to take as long as a wrong one).
-    const readWhole = Buffer.byteLength(password) <= PASSWORD_MAX_BYTES
-    if (!user || !matches || !readWhole) throw new InvalidCredentialsError()
-    return { access_token: fastify.signAccessToken(user.id), token_type: 'bearer' as const }
+    const userId = await fastify.sessions.checkCredentials(username, password)
+    if (userId === undefined) throw new InvalidCredentialsError()
+    const { accessToken } = await fastify.sessions.start(request, userId, false)
+    return { access_token: accessToken, token_type: 'bearer' as const }
   })
 }
 

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import type { Caller } from '../../db/queries/caller.js'
 import { createPost, deletePost, findPostOut, findPostOwnerId, updatePost, type PostChanges } from '../../db/queries/posts.js'
 import { ForbiddenError, PostNotFoundError, UnprocessableError } from '../../lib/http-errors.js'
 import { atLeastOneOf } from '../../lib/validation-detail.js'
@@ -10,11 +11,11 @@ const notFound = errorResponse('No post has that id', 'Post with id: 7 does not 
 const forbidden = errorResponse('The post belongs to another user', 'Not authorized to perform requested action')
 
 const posts: FastifyPluginAsyncTypebox = async (fastify) => {
-  /** 401 when the user is gone, 404 when the post does not exist, 403 when it is not the user's. */
-  async function assertOwnPost (userId: number, id: number): Promise<void> {
-    const ownerId = await findPostOwnerId(fastify.pg, userId, id)
+  /** 401 when the token no longer stands, 404 when the post does not exist, 403 when it is not the user's. */
+  async function assertOwnPost (caller: Caller, id: number): Promise<void> {
+    const ownerId = await findPostOwnerId(fastify.pg, caller, id)
     if (ownerId === undefined) throw new PostNotFoundError(id)
-    if (ownerId !== userId) throw new ForbiddenError()
+    if (ownerId !== caller.userId) throw new ForbiddenError()
   }
 
   const common = { tags: ['Posts'], security: bearerSecurity }
@@ -50,7 +51,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function get (request) {
     const { id } = request.params
-    const post = await findPostOut(fastify.pg, request.userId, id, request.query.include === 'voted')
+    const post = await findPostOut(fastify.pg, request.caller, id, request.query.include === 'voted')
     if (!post) throw new PostNotFoundError(id)
     return post
   })
@@ -66,12 +67,12 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function create (request, reply) {
     const { title, content, published = true } = request.body
-    return reply.code(201).send(await createPost(fastify.pg, request.userId, { title, content, published }))
+    return reply.code(201).send(await createPost(fastify.pg, request.caller, { title, content, published }))
   })
 
-  async function update (userId: number, id: number, changes: PostChanges) {
-    await assertOwnPost(userId, id)
-    const post = await updatePost(fastify.pg, userId, id, changes)
+  async function update (caller: Caller, id: number, changes: PostChanges) {
+    await assertOwnPost(caller, id)
+    const post = await updatePost(fastify.pg, caller.userId, id, changes)
     if (!post) throw new PostNotFoundError(id)
     return post
   }
@@ -88,7 +89,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function replace (request) {
     const { title, content, published = true } = request.body
-    return update(request.userId, request.params.id, { title, content, published })
+    return update(request.caller, request.params.id, { title, content, published })
   })
 
   fastify.patch('/:id', {
@@ -107,7 +108,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
       // Fields the schema ignores count for its minProperties: a body of only those is refused here.
       throw new UnprocessableError([{ loc: ['body'], msg: atLeastOneOf(Object.keys(PostPatchSchema.properties)), type: 'missing' }])
     }
-    return update(request.userId, request.params.id, { title, content, published })
+    return update(request.caller, request.params.id, { title, content, published })
   })
 
   fastify.delete('/:id', {
@@ -121,8 +122,8 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function remove (request, reply) {
     const { id } = request.params
-    await assertOwnPost(request.userId, id)
-    if (!await deletePost(fastify.pg, request.userId, id)) throw new PostNotFoundError(id)
+    await assertOwnPost(request.caller, id)
+    if (!await deletePost(fastify.pg, request.caller.userId, id)) throw new PostNotFoundError(id)
     return reply.code(204).send(null)
   })
 }

@@ -1,19 +1,25 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { callerStands, type Caller } from '../../db/queries/caller.js'
+import { changePassword, deleteAccount } from '../../db/queries/sessions.js'
+import { AccountDeletionSchema, PasswordChangeSchema } from '../../schemas/sessions.js'
 import { createUser, findTokenUser, findUserById } from '../../db/queries/users.js'
-import { UserNotFoundError } from '../../lib/http-errors.js'
+import { InvalidCredentialsError, InvalidTokenError, UserNotFoundError } from '../../lib/http-errors.js'
 import { FeedPageSchema, ListQuerySchema } from '../../schemas/posts.js'
-import { MAX_BYTES } from '../../lib/schema-keywords.js'
-import { EmailSchema, IdParamsSchema, PASSWORD_MAX_BYTES, ServiceUnavailableSchema, TextSchema, TooManyAttemptsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, faultResponses, limitedResponses } from '../../schemas/common.js'
+import { EmailSchema, IdParamsSchema, PasswordSchema, ServiceUnavailableSchema, TooManyAttemptsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, faultResponses, limitedResponses } from '../../schemas/common.js'
 
 const UserCreateSchema = Type.Object({
   email: EmailSchema,
-  password: TextSchema({ minLength: 8, [MAX_BYTES]: PASSWORD_MAX_BYTES, description: '8 to 72 bytes (bcrypt reads no more)', examples: ['correct horse'] })
+  password: PasswordSchema
 }, { title: 'UserCreate', description: 'A new user\'s email and password' })
 
 const userNotFound = errorResponse('No user has that id', 'User with id: 7 does not exist')
 
 const users: FastifyPluginAsyncTypebox = async (fastify) => {
+  /** Why a write conditioned on the password hash just checked found none: the token no longer stands (401), or the password changed meanwhile (403). */
+  const changedMeanwhile = async (caller: Caller) =>
+    await callerStands(fastify.pg, caller) ? new InvalidCredentialsError() : new InvalidTokenError()
+
   fastify.post('/', {
     preHandler: fastify.limitAttempts,
     schema: {
@@ -50,7 +56,59 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: asResponse(UserOutSchema, 'The token\'s user'), 401: UnauthorizedSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function me (request) {
-    return findTokenUser(fastify.pg, request.userId)
+    return findTokenUser(fastify.pg, request.caller)
+  })
+
+  fastify.put('/me/password', {
+    preParsing: fastify.authenticate,
+    schema: {
+      operationId: 'changePassword',
+      summary: 'Change the password',
+      description: 'Takes the current password and the new one (8 to 72 bytes, as registration takes). Every other session of the user ends (and tokens from before sessions are refused); this one stays.',
+      tags: ['Users'],
+      security: bearerSecurity,
+      body: PasswordChangeSchema,
+      response: {
+        204: Type.Null({ description: 'Changed' }),
+        401: UnauthorizedSchema,
+        403: errorResponse('`current_password` is wrong: nothing changes', 'Invalid Credentials'),
+        ...bodyResponses(),
+        422: ValidationErrorSchema,
+        ...limitedResponses,
+        ...faultResponses
+      }
+    }
+  }, async function changeOwnPassword (request, reply) {
+    const { current_password: currentPassword, new_password: newPassword } = request.body
+    const current = await fastify.sessions.confirmPassword(request.caller, currentPassword)
+    const next = await fastify.passwords.hash(newPassword, fastify.config.BCRYPT_ROUNDS)
+    if (!await changePassword(fastify.pg, request.caller, current, next)) throw await changedMeanwhile(request.caller)
+    return reply.code(204).send(null)
+  })
+
+  fastify.delete('/me', {
+    preParsing: fastify.authenticate,
+    schema: {
+      operationId: 'deleteAccount',
+      summary: 'Delete the account',
+      description: 'Takes the password, to confirm. The user, their posts and their votes are deleted, and every session ends, in one step.',
+      tags: ['Users'],
+      security: bearerSecurity,
+      body: AccountDeletionSchema,
+      response: {
+        204: Type.Null({ description: 'Deleted' }),
+        401: UnauthorizedSchema,
+        403: errorResponse('The password is wrong: nothing is deleted', 'Invalid Credentials'),
+        ...bodyResponses(),
+        422: ValidationErrorSchema,
+        ...limitedResponses,
+        ...faultResponses
+      }
+    }
+  }, async function deleteOwnAccount (request, reply) {
+    const current = await fastify.sessions.confirmPassword(request.caller, request.body.password)
+    if (!await deleteAccount(fastify.pg, request.caller, current)) throw await changedMeanwhile(request.caller)
+    return reply.code(204).send(null)
   })
 
   fastify.get('/:id', {

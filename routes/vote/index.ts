@@ -36,10 +36,10 @@ const vote: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function voteOrTakeBack (request, reply) {
     const { post_id: postId, dir } = request.body
-    const outcome = await castVote(fastify.pg, request.userId, postId, dir)
+    const outcome = await castVote(fastify.pg, request.caller, postId, dir)
     if (!outcome.post) throw new PostNotFoundError(postId)
     if (dir === 1) {
-      if (!outcome.done) throw new VoteConflictError(request.userId, postId)
+      if (!outcome.done) throw new VoteConflictError(request.caller.userId, postId)
       return reply.code(201).send({ message: 'successfully added vote' })
     }
     if (!outcome.done) throw new VoteNotFoundError()

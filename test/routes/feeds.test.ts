@@ -318,10 +318,11 @@ t.test('posts dated at the ends of time or in the future: walks go past them, wi
   // A post dated infinity ranks infinitely hot: its position must survive the cursor (JSON has no infinity).
   await sql(app, 'insert into posts (title, content, owner_id, created_at) values (\'forever\', \'c\', ?, \'infinity\')', [ada.id])
   const request = { sort: 'hot' as const, t: 'all' as const, limit: 1, skip: 0, search: '', voted: false }
-  const first = await listFeed(app.pg, ada.id, request)
+  const caller = { userId: ada.id, sessionId: null, issuedAt: Date.now() / 1000 }
+  const first = await listFeed(app.pg, caller, request)
   t.equal(first!.last!.key[0], 'Infinity')
   const position = decodeCursor(TEST_SECRET, encodeCursor(TEST_SECRET, { sort: 'hot', t: 'all', ...first!.last! }), 'hot', 'all')
   t.ok(isFeedPosition('hot', position), 'the cursor after it is accepted')
-  const second = await listFeed(app.pg, ada.id, { ...request, after: position })
+  const second = await listFeed(app.pg, caller, { ...request, after: position })
   t.not(second!.posts[0]!.Post.id, first!.posts[0]!.Post.id, 'and continues after it')
 })

@@ -1,0 +1,33 @@
+import { run, type Queryable } from './queryable.js'
+
+/** Who a request's access token speaks for. */
+export interface Caller {
+  userId: number
+  /** The token's session (`sid`); null for a token issued before sessions existed. */
+  sessionId: string | null
+  /** When the token was issued, in seconds since the epoch (what a token without a session is judged by). */
+  issuedAt: number
+}
+
+/** $1, $2 and $3 of every statement that checks its caller (CALLER_STANDS); the statement's own values follow. */
+export const callerValues = ({ userId, sessionId, issuedAt }: Caller): unknown[] => [userId, sessionId, issuedAt]
+
+/**
+ * Whether the token still stands for the user row `me` ($1 user, $2 session, $3 issued at):
+ * its session is live, or (a token without one) the user has not ended every session or
+ * changed the password since it was issued. Every protected statement has it beside
+ * `me.id = $1`, so an ended session is refused on every process by the next statement, at
+ * the cost of one primary-key probe in the same round trip.
+ */
+export const CALLER_STANDS = `case when $2::uuid is null
+    then not exists (select from session_resets r where r.user_id = me.id and r.reset_at > to_timestamp($3::float8))
+    else exists (select from sessions s where s.id = $2::uuid and s.user_id = me.id and s.expires_at > now()) end`
+
+/** The token's user row as `me`, when the token still stands. */
+export const CALLER_ME = `select me.id from users me where me.id = $1 and ${CALLER_STANDS}`
+
+/** Whether the token still stands (its user exists and its session is live). */
+export async function callerStands (db: Queryable, caller: Caller): Promise<boolean> {
+  const rows = await run(db, 'caller-stands', CALLER_ME, callerValues(caller))
+  return rows.length > 0
+}
