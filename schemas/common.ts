@@ -79,4 +79,4 @@ export const bodyResponses = (unsupported = 'The body is not JSON') => ({
 })
 
 /** The bearer-token security requirement, for routes that authenticate: a token from `/login` or from `/auth/token`. */
-export const bearerSecurity = [{ OAuth2PasswordBearer: [] }, { OAuth2TokenEndpoint: [] }]
+export const bearerSecurity: { [scheme: string]: string[] }[] = [{ OAuth2PasswordBearer: [] }, { OAuth2TokenEndpoint: [] }]

@@ -33,6 +33,9 @@ export async function snapshot (app: FastifyInstance) {
     users: await sql(app, 'select id, email, password, created_at::text from users order by id'),
     posts: await sql(app, 'select id, title, content, published, created_at::text, owner_id from posts order by id'),
     votes: await sql(app, 'select user_id, post_id from votes order by user_id, post_id'),
-    voteCounts: await sql(app, 'select post_id, votes from vote_counts where votes <> 0 order by post_id')
+    voteCounts: await sql(app, 'select post_id, votes from vote_counts where votes <> 0 order by post_id'),
+    sessions: await sql(app, 'select id, user_id, created_at::text, last_used_at::text, expires_at::text from sessions order by id'),
+    refreshTokens: await sql(app, 'select hash, session_id, used_at::text from refresh_tokens order by hash'),
+    sessionResets: await sql(app, 'select user_id, reset_at::text from session_resets order by user_id')
   }
 }

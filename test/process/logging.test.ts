@@ -1,5 +1,6 @@
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { setImmediate } from 'node:timers/promises'
+import { createHash } from 'node:crypto'
 import t from 'tap'
 import { loggerOptions } from '../../process/server-options.js'
 import { loadConfig } from '../../lib/config.js'
@@ -95,6 +96,47 @@ t.test('passwords, tokens and hashes never reach the log; each request has one c
   for (const line of completed) {
     t.match(line, { ip: '127.0.0.1', route: /^\//, responseTime: Number }, `${line.method} ${line.url}: client ip, route and time`)
   }
+})
+
+t.test('refresh tokens, their hashes and passwords of the session routes never reach the log', async t => {
+  const { app, lines } = await buildLogged(t)
+  const email = uniqueEmail('sessions')
+  const password = 'session-secret-password-7b3d'
+  const newPassword = 'session-new-password-2c8e'
+  t.equal((await app.inject({ method: 'POST', url: '/users', payload: { email, password } })).statusCode, 201)
+  const granted = await app.inject({ method: 'POST', url: '/auth/token', ...form({ grant_type: 'password', username: email, password }) })
+  t.equal(granted.statusCode, 200)
+  const first: string = granted.json().refresh_token
+  const refreshed = await app.inject({ method: 'POST', url: '/auth/token', ...form({ grant_type: 'refresh_token', refresh_token: first }) })
+  t.equal(refreshed.statusCode, 200)
+  const { access_token: token, refresh_token: second } = refreshed.json() as { access_token: string, refresh_token: string }
+  const headers = { authorization: `Bearer ${token}` }
+  const statuses = [
+    (await app.inject({ method: 'POST', url: '/auth/token', ...form({ grant_type: 'refresh_token', refresh_token: first }) })).statusCode,
+    (await app.inject({ method: 'POST', url: '/auth/token', ...form({ grant_type: 'password', username: email, password: `${password}-wrong` }) })).statusCode,
+    (await app.inject({ method: 'PUT', url: '/users/me/password', headers, payload: { current_password: `${password}-wrong`, new_password: newPassword } })).statusCode,
+    (await app.inject({ method: 'PUT', url: '/users/me/password', headers, payload: { current_password: password, new_password: newPassword } })).statusCode,
+    (await app.inject({ method: 'GET', url: '/auth/sessions', headers })).statusCode,
+    (await app.inject({ method: 'DELETE', url: '/users/me', headers, payload: { password: newPassword } })).statusCode
+  ]
+  t.strictSame(statuses, [400, 400, 403, 204, 200, 204], 'the requests took the paths meant')
+  await setImmediate()
+
+  const text = lines.join('')
+  const sha256 = (value: string) => createHash('sha256').update(value).digest()
+  for (const [name, secret] of Object.entries({
+    password,
+    newPassword,
+    'first refresh token': first,
+    'second refresh token': second,
+    'first refresh token\'s hash (hex)': sha256(first).toString('hex'),
+    'first refresh token\'s hash (base64)': sha256(first).toString('base64'),
+    'second refresh token\'s hash (hex)': sha256(second).toString('hex'),
+    'access token': token
+  })) {
+    t.notOk(text.includes(secret), `the log does not contain the ${name}`)
+  }
+  t.notMatch(text, /\$2[aby]\$\d\d\$/, 'no bcrypt hash at all')
 })
 
 t.test('JSON lines unless a person reads them at a terminal in development', async t => {

@@ -34,8 +34,19 @@ const VALID_REQUESTS: Record<string, (postId: number) => { request: Omit<InjectO
   'PATCH /posts/{id}': () => [{ request: { payload: { title: 'Patched' } }, status: 200 }, { request: { payload: { published: false } }, status: 200 }],
   'DELETE /posts/{id}': () => [{ request: {}, status: 204 }],
   'GET /users/{id}/posts': () => [{ request: { query: 'sort=hot&include=voted' }, status: 200 }, { request: {}, status: 200 }],
-  'POST /vote': postId => [{ request: { payload: { post_id: postId, dir: 1 } }, status: 201 }, { request: { payload: { post_id: postId, dir: 0 } }, status: 201 }]
+  'POST /vote': postId => [{ request: { payload: { post_id: postId, dir: 1 } }, status: 201 }, { request: { payload: { post_id: postId, dir: 0 } }, status: 201 }],
+  'GET /auth/sessions': () => [{ request: {}, status: 200 }],
+  'POST /auth/logout': () => [{ request: { query: 'scope=others' }, status: 204 }, { request: { query: 'scope=global' }, status: 204 }],
+  'DELETE /auth/sessions/{id}': () => [{ request: {}, status: 204 }],
+  'PUT /users/me/password': () => [{ request: { payload: { current_password: 'password123', new_password: 'another password' } }, status: 204 }],
+  'DELETE /users/me': () => [{ request: { payload: { password: 'password123' } }, status: 204 }]
 }
+
+/** Operations whose requests end the live user's session or the user: a user of their own makes them. */
+const ENDS_THE_USER = new Set(['POST /auth/logout', 'DELETE /auth/sessions/{id}', 'PUT /users/me/password', 'DELETE /users/me'])
+
+/** The session id (`sid`) a token carries. */
+const sessionOf = (user: TestUser): string => JSON.parse(Buffer.from(user.token.split('.')[1]!, 'base64url').toString()).sid
 
 function protectedOperations (doc: OpenApiDocument): { method: string, path: string, key: string }[] {
   return Object.entries(doc.paths).flatMap(([path, item]) => Object.entries(item)
@@ -45,8 +56,8 @@ function protectedOperations (doc: OpenApiDocument): { method: string, path: str
 
 function toInject (method: string, path: string, postId: number, request: Omit<InjectOptions, 'method' | 'url'> & { query?: string }, user: TestUser, trailingSlash = false): InjectOptions {
   const { query, ...rest } = request
-  // A user's own resources are addressed by the user's id, the others by the post's.
-  const id = path.startsWith('/users/') ? user.id : postId
+  // A user's own resources are addressed by the user's id, a session by the token's, the others by the post's.
+  const id = path.startsWith('/users/') ? user.id : path.startsWith('/auth/sessions/') ? sessionOf(user) : postId
   const url = `${path.replace(/\{[^}]+\}/g, String(id))}${trailingSlash ? '/' : ''}${query ? `?${query}` : ''}`
   return { ...rest, method: method as InjectOptions['method'], url, headers: user.headers }
 }
@@ -88,9 +99,10 @@ t.test('a deleted user\'s token is a 401 on every protected operation of the Ope
     }
 
     // The same requests succeed for a live user, on a post of their own.
-    const livePost = await createPost(app, live)
+    const actor = ENDS_THE_USER.has(key) ? await createUser(app) : live
+    const livePost = await createPost(app, actor)
     for (const { request, status } of requests(livePost.id)) {
-      const response = await app.inject(toInject(method, path, livePost.id, request, live))
+      const response = await app.inject(toInject(method, path, livePost.id, request, actor))
       t.equal(response.statusCode, status, `live user: ${key} ${JSON.stringify(request)} -> ${response.body}`)
     }
 

@@ -14,9 +14,9 @@ const TOLERANCE = 0.2
 // chance, while a real difference (no hash compared for unknown emails) fails every attempt.
 const ATTEMPTS = 5
 
-const postForm = (app: FastifyInstance, fields: Record<string, string>) => app.inject({
+const postForm = (app: FastifyInstance, fields: Record<string, string>, url = '/login') => app.inject({
   method: 'POST',
-  url: '/login',
+  url,
   headers: { 'content-type': 'application/x-www-form-urlencoded' },
   payload: new URLSearchParams(fields).toString()
 })
@@ -127,4 +127,28 @@ t.test('start-up computes no bcrypt hash: at a cost that takes a minute per hash
   const took = Math.round(performance.now() - started)
   t.comment(`ready in ${took} ms at BCRYPT_ROUNDS=20`)
   t.ok(took < 20_000, `the app is ready well before one hash could finish (${took} ms)`)
+})
+
+t.test('at the token endpoint too: an unknown email takes as long as a wrong password, with the same answer', async t => {
+  const app = await build(t, { config })
+  const user = await createUser(app)
+  const nobody = uniqueEmail('nobody')
+  const grant = (fields: Record<string, string>) => postForm(app, { grant_type: 'password', ...fields }, '/auth/token')
+  const requests = {
+    'unknown email': () => grant({ username: nobody, password: user.password }),
+    'wrong password': () => grant({ username: user.email, password: `${user.password}-not` }),
+    'missing password (invalid_request)': () => grant({ username: user.email })
+  }
+  const unknown = await requests['unknown email']()
+  const wrong = await requests['wrong password']()
+  t.equal(unknown.statusCode, 400)
+  t.strictSame(unknown.json(), { error: 'invalid_grant', error_description: 'Invalid Credentials' })
+  t.equal(unknown.body, wrong.body, 'byte for byte')
+  t.strictSame(Object.keys(unknown.headers).sort(), Object.keys(wrong.headers).sort(), 'the same headers')
+  t.equal((await requests['missing password (invalid_request)']()).json().error, 'invalid_request')
+
+  const times = await untilAlike(t, requests, 'unknown email', 'wrong password')
+  const control = times['missing password (invalid_request)']!
+  t.ok(alike(times['unknown email']!, times['wrong password']!), `unknown email and wrong password within ${TOLERANCE * 100}%: ${format(times)}`)
+  t.ok(control < 0.5 * Math.min(times['unknown email']!, times['wrong password']!), `a refusal without bcrypt takes under half: ${format(times)}`)
 })
