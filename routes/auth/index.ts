@@ -50,6 +50,7 @@ const auth: FastifyPluginAsyncTypebox = async (fastify) => {
         401: UnauthorizedSchema,
         404: errorResponse('It is not one of the user\'s live sessions', 'Session with id: 9b2f6c1e-8a4d-4f7e-9c3b-2d1e0f5a6b7c does not exist'),
         ...bodyResponses(),
+        422: ValidationErrorSchema,
         ...limitedResponses,
         ...faultResponses
       }

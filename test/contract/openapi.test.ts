@@ -26,7 +26,7 @@ interface OpenApiDocument {
   security?: unknown[]
   servers?: { url: string }[]
   components?: {
-    securitySchemes?: Record<string, { type?: string, flows?: { password?: { tokenUrl?: string } } }>
+    securitySchemes?: Record<string, { type?: string, flows?: { password?: { tokenUrl?: string, refreshUrl?: string } } }>
     schemas?: Record<string, Record<string, unknown>>
   }
 }
@@ -37,7 +37,12 @@ const CONTRACT_STATUSES: Record<string, Record<string, string[]>> = {
   '/': { get: ['200'] },
   '/users': { post: ['201', '409', '422', '429'] },
   '/users/{id}': { get: ['200', '404', '422'] },
-  '/users/me': { get: ['200', '401'] },
+  '/users/me': { get: ['200', '401'], delete: ['204', '401', '403', '422'] },
+  '/users/me/password': { put: ['204', '401', '403', '422'] },
+  '/auth/token': { post: ['200', '400', '429'] },
+  '/auth/logout': { post: ['204', '401', '422'] },
+  '/auth/sessions': { get: ['200', '401'] },
+  '/auth/sessions/{id}': { delete: ['204', '401', '404', '422'] },
   '/users/{id}/posts': { get: ['200', '401', '404', '422'] },
   '/login': { post: ['200', '403', '422', '429'] },
   '/posts': { get: ['200', '401', '422'], post: ['201', '401', '422'] },
@@ -52,8 +57,8 @@ const CONTRACT_STATUSES: Record<string, Record<string, string[]>> = {
   '/ready': { get: ['200', '503'] }
 }
 
-const PROTECTED = [['/users/me', 'get'], ['/users/{id}/posts', 'get'], ['/posts', 'get'], ['/posts', 'post'], ['/posts/{id}', 'get'], ['/posts/{id}', 'put'], ['/posts/{id}', 'patch'], ['/posts/{id}', 'delete'], ['/vote', 'post']]
-const PUBLIC = [['/', 'get'], ['/users', 'post'], ['/users/{id}', 'get'], ['/login', 'post']]
+const PROTECTED = [['/users/me', 'get'], ['/users/me', 'delete'], ['/users/me/password', 'put'], ['/auth/logout', 'post'], ['/auth/sessions', 'get'], ['/auth/sessions/{id}', 'delete'], ['/users/{id}/posts', 'get'], ['/posts', 'get'], ['/posts', 'post'], ['/posts/{id}', 'get'], ['/posts/{id}', 'put'], ['/posts/{id}', 'patch'], ['/posts/{id}', 'delete'], ['/vote', 'post']]
+const PUBLIC = [['/', 'get'], ['/users', 'post'], ['/users/{id}', 'get'], ['/login', 'post'], ['/auth/token', 'post']]
 
 function operations (doc: OpenApiDocument): [path: string, method: string, operation: Operation][] {
   return Object.entries(doc.paths).flatMap(([path, item]) =>
@@ -106,7 +111,7 @@ t.test('the document lists every route of the contract with its methods, and no 
 
 t.test('every operation has a summary and a tag', async t => {
   const all = operations(doc)
-  t.equal(all.length, 15)
+  t.equal(all.length, 21)
   for (const [path, method, operation] of all) {
     t.match(operation.summary, /\S/, `${method} ${path} summary`)
     t.ok(Array.isArray(operation.tags) && operation.tags.length > 0, `${method} ${path} tags`)
@@ -222,7 +227,7 @@ t.test('400, 413, 415, 429, 500 and 503 are documented wherever they can be answ
       t.strictSame(responses[status]?.headers?.['Retry-After']?.schema, { type: 'integer' }, `${name} ${status} has a Retry-After header in seconds`)
     }
     const example = (status: string) => (responses[status]?.content?.['application/json']?.example as { detail?: string } | undefined)?.detail
-    if ('400' in responses) t.equal(example('400'), path === '/login' ? 'The form body could not be read' : 'Request body size did not match Content-Length', `${name} 400 example`)
+    if ('400' in responses && path !== '/auth/token') t.equal(example('400'), path === '/login' ? 'The form body could not be read' : 'Request body size did not match Content-Length', `${name} 400 example`)
     t.equal(example('500'), 'Internal Server Error', `${name} 500 example`)
     if ('413' in responses) t.equal(example('413'), 'Request body is too large', `${name} 413 example`)
     if ('415' in responses) t.equal(example('415'), 'Unsupported Media Type', `${name} 415 example`)
@@ -265,6 +270,8 @@ t.test('the shared shapes are named components, referenced where they are used',
     for (const [status, response] of Object.entries(operation.responses ?? {})) {
       const schema = response.content?.['application/json']?.schema
       if (status === '422') t.strictSame(schema, ref('HTTPValidationError'), `${method} ${path} 422`)
+      // The token endpoint's 400 is RFC 6749's error body.
+      else if (path === '/auth/token' && status === '400') t.strictSame(schema, ref('OAuthError'), `${method} ${path} ${status}`)
       else if (Number(status) >= 400) t.strictSame(schema, ref('HTTPError'), `${method} ${path} ${status}`)
     }
   }
@@ -315,7 +322,13 @@ t.test('every operation has a stable, readable and unique operationId', async t 
     'put /posts/{id}': 'replacePost',
     'patch /posts/{id}': 'patchPost',
     'delete /posts/{id}': 'deletePost',
-    'post /vote': 'vote'
+    'post /vote': 'vote',
+    'post /auth/token': 'token',
+    'post /auth/logout': 'logout',
+    'get /auth/sessions': 'listSessions',
+    'delete /auth/sessions/{id}': 'endSession',
+    'put /users/me/password': 'changePassword',
+    'delete /users/me': 'deleteAccount'
   })
 })
 
@@ -346,11 +359,16 @@ t.test('the document names its server: relative, so it is right behind any host 
   t.strictSame(doc.servers, [{ url: '/', description: 'This server' }])
 })
 
-t.test('the security scheme is an OAuth2 password flow whose token URL is /login', async t => {
+t.test('the security schemes are OAuth2 password flows: the course\'s at /login, and the token endpoint, which can refresh', async t => {
   const schemes = doc.components?.securitySchemes ?? {}
   const passwordSchemes = Object.entries(schemes).filter(([, scheme]) => scheme.type === 'oauth2' && scheme.flows?.password)
-  t.equal(passwordSchemes.length, 1)
-  t.equal(passwordSchemes[0]?.[1].flows?.password?.tokenUrl, '/login')
+  t.strictSame(passwordSchemes.map(([, scheme]) => scheme.flows?.password), [
+    { tokenUrl: '/login', scopes: {} },
+    { tokenUrl: '/auth/token', refreshUrl: '/auth/token', scopes: {} }
+  ])
+  for (const [path, method, operation] of operations(doc).filter(([, , operation]) => operation.security?.length)) {
+    t.strictSame(operation.security, [{ OAuth2PasswordBearer: [] }, { OAuth2TokenEndpoint: [] }], `${method} ${path} takes a token from either`)
+  }
 })
 
 t.test('protected operations require the OAuth2 scheme; public ones require nothing', async t => {

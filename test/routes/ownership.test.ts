@@ -39,8 +39,9 @@ t.test('the write routes are the ones this file covers', async t => {
   const doc = (await app.inject({ url: '/openapi.json' })).json() as { paths: Record<string, Record<string, unknown>> }
   const writes = Object.entries(doc.paths).flatMap(([path, item]) =>
     Object.keys(item).filter(method => ['post', 'put', 'patch', 'delete'].includes(method)).map(method => `${method.toUpperCase()} ${path}`))
-  t.strictSame(writes.sort(), ['DELETE /posts/{id}', 'PATCH /posts/{id}', 'POST /login', 'POST /posts', 'POST /users', 'POST /vote', 'PUT /posts/{id}'].sort(),
-    'a new write route needs its ownership cases here')
+  t.strictSame(writes.sort(), ['DELETE /posts/{id}', 'PATCH /posts/{id}', 'POST /login', 'POST /posts', 'POST /users', 'POST /vote', 'PUT /posts/{id}',
+    'POST /auth/token', 'POST /auth/logout', 'DELETE /auth/sessions/{id}', 'PUT /users/me/password', 'DELETE /users/me'].sort(),
+  'a new write route needs its ownership cases here')
 })
 
 t.test('PUT on another user\'s post is a 403 and changes nothing', async t => {
@@ -164,4 +165,32 @@ t.test('registering another user\'s email, in any letter case, leaves that user 
   t.strictSame(await snapshot(app), before)
   t.equal((await app.inject({ method: 'POST', url: '/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ username: alice.email, password: 'taken-over-123' }).toString() })).statusCode, 403,
     'the new password does not log in as Alice')
+})
+
+t.test('session and account routes act on the token\'s user only: another user\'s session is a 404, and nothing of theirs changes', async t => {
+  const { alice, bob } = await arrange()
+  const sessionOf = (user: TestUser): string => JSON.parse(Buffer.from(user.token.split('.')[1]!, 'base64url').toString()).sid
+  const before = await snapshot(app)
+  const ended = await app.inject({ method: 'DELETE', url: `/auth/sessions/${sessionOf(alice)}`, headers: bob.headers })
+  t.equal(ended.statusCode, 404, 'Bob cannot end Alice\'s session')
+  t.strictSame(await snapshot(app), before, 'nothing changed')
+  const listed = (await app.inject({ url: '/auth/sessions', headers: bob.headers })).json() as { id: string }[]
+  t.notOk(listed.some(session => session.id === sessionOf(alice)), 'nor see it')
+
+  for (const scope of ['local', 'others', 'global']) {
+    const other = await createUser(app)
+    t.equal((await app.inject({ method: 'POST', url: `/auth/logout?scope=${scope}`, headers: other.headers })).statusCode, 204)
+    t.equal((await app.inject({ url: '/users/me', headers: alice.headers })).statusCode, 200, `another user's logout (scope=${scope}) leaves Alice's session`)
+  }
+  const hash = async (user: TestUser) => (await sql<{ password: string }>(app, 'select password from users where id = ?', [user.id]))[0]!.password
+  const carol = await createUser(app, undefined, 'carol\'s own password')
+  const carolsHash = await hash(carol)
+  const bobsHash = await hash(bob)
+  t.equal((await app.inject({ method: 'PUT', url: '/users/me/password', headers: bob.headers, payload: { current_password: carol.password, new_password: 'bob was here' } })).statusCode, 403, 'Carol\'s password does not change Bob\'s')
+  t.equal((await app.inject({ method: 'DELETE', url: '/users/me', headers: bob.headers, payload: { password: carol.password } })).statusCode, 403, 'nor delete his account')
+  t.equal(await hash(bob), bobsHash, 'his is unchanged')
+  t.equal(await hash(carol), carolsHash, 'and so is hers')
+  t.equal((await app.inject({ method: 'DELETE', url: '/users/me', headers: bob.headers, payload: { password: bob.password } })).statusCode, 204, 'Bob deletes his own account')
+  t.equal((await app.inject({ url: '/users/me', headers: carol.headers })).statusCode, 200, 'Carol is still there')
+  t.equal((await app.inject({ url: '/users/me', headers: alice.headers })).statusCode, 200, 'and Alice')
 })
