@@ -38,6 +38,8 @@ const BAD_VALUES: [name: string, value: string][] = [
   ['ALGORITHM', 'RS256'],
   ['DATABASE_URL', 'mysql://x'],
   ['ACCESS_TOKEN_EXPIRE_MINUTES', '0'],
+  ['REFRESH_TOKEN_EXPIRE_DAYS', '0'],
+  ['REFRESH_TOKEN_EXPIRE_DAYS', '1.5'],
   ['WEB_CONCURRENCY', '0'],
   ['LOGIN_RATE_LIMIT', '-1']
 ]
@@ -59,6 +61,7 @@ t.test('unset variables take their defaults', async t => {
   t.equal(config.LOG_LEVEL, 'info')
   t.equal(config.ALGORITHM, 'HS256')
   t.equal(config.ACCESS_TOKEN_EXPIRE_MINUTES, 60)
+  t.equal(config.REFRESH_TOKEN_EXPIRE_DAYS, 30)
   t.equal(config.BCRYPT_ROUNDS, 12)
   t.equal(config.WEB_CONCURRENCY, 1)
   t.equal(config.LOGIN_RATE_LIMIT, 10)
