@@ -41,42 +41,46 @@ t.test('the documentation pages in a real browser, with the network closed but f
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS })
   t.teardown(() => browser.close())
 
-  t.test('Swagger UI: authorize with email and password, then try GET /posts', async t => {
-    const { context, blocked } = await loopbackOnly(t, browser)
-    const page = await context.newPage()
-    const errors: string[] = []
-    page.on('pageerror', error => errors.push(error.message))
-    await page.goto(`${base}/docs`)
-    await page.locator('.swagger-ui .info .title').waitFor()
+  // Either OAuth2 scheme of the document: the course's login, and the token endpoint.
+  for (const [scheme, tokenPath] of [['OAuth2PasswordBearer', '/login'], ['OAuth2TokenEndpoint', '/auth/token']]) {
+    t.test(`Swagger UI: authorize with email and password (${scheme}, through ${tokenPath}), then try GET /posts`, async t => {
+      const { context, blocked } = await loopbackOnly(t, browser)
+      const page = await context.newPage()
+      const errors: string[] = []
+      page.on('pageerror', error => errors.push(error.message))
+      await page.goto(`${base}/docs`)
+      await page.locator('.swagger-ui .info .title').waitFor()
 
-    await page.locator('.swagger-ui .auth-wrapper button.authorize').click()
-    const dialog = page.locator('.swagger-ui .dialog-ux')
-    await dialog.locator('#oauth_username').fill(user.email)
-    await dialog.locator('#oauth_password').fill(password)
-    const logins = page.waitForResponse(response => new URL(response.url()).pathname === '/login')
-    await dialog.locator('button.authorize').click()
-    t.equal((await logins).status(), 200, 'the password form logs in through POST /login')
-    // Swagger UI labels this button "Remove authorization" for assistive technology.
-    await dialog.locator('button', { hasText: 'Logout' }).waitFor()
-    t.pass('the dialog shows the user as authorized')
-    await dialog.locator('button.btn-done').click()
+      await page.locator('.swagger-ui .auth-wrapper button.authorize').click()
+      const dialog = page.locator('.swagger-ui .dialog-ux')
+      const form = dialog.locator('.auth-container').filter({ has: page.locator('h4', { hasText: scheme }) })
+      await form.locator('#oauth_username').fill(user.email)
+      await form.locator('#oauth_password').fill(password)
+      const logins = page.waitForResponse(response => new URL(response.url()).pathname === tokenPath)
+      await form.locator('button.authorize').click()
+      t.equal((await logins).status(), 200, `the password form logs in through POST ${tokenPath}`)
+      // Swagger UI labels this button "Remove authorization" for assistive technology.
+      await form.locator('button', { hasText: 'Logout' }).waitFor()
+      t.pass('the dialog shows the user as authorized')
+      await dialog.locator('button.btn-done').first().click()
 
-    const operation = page.locator('.opblock-get').filter({ has: page.locator('.opblock-summary-path[data-path="/posts"]') })
-    await operation.locator('.opblock-summary').click()
-    await operation.locator('button.try-out__btn').click()
-    const feed = page.waitForResponse(response => new URL(response.url()).pathname === '/posts' && response.request().method() === 'GET')
-    await operation.locator('button.execute').click()
-    const answered = await feed
-    t.match(answered.request().headers().authorization, /^Bearer \S+$/, 'the request carries the token from the login')
-    const live = operation.locator('.live-responses-table .response').first()
-    await live.locator('.response-col_description').filter({ hasText: post.title }).waitFor()
-    t.equal((await live.locator('.response-col_status').innerText()).trim(), '200', 'the response panel shows a 200')
-    t.pass('the response panel shows the post')
+      const operation = page.locator('.opblock-get').filter({ has: page.locator('.opblock-summary-path[data-path="/posts"]') })
+      await operation.locator('.opblock-summary').click()
+      await operation.locator('button.try-out__btn').click()
+      const feed = page.waitForResponse(response => new URL(response.url()).pathname === '/posts' && response.request().method() === 'GET')
+      await operation.locator('button.execute').click()
+      const answered = await feed
+      t.match(answered.request().headers().authorization, /^Bearer \S+$/, 'the request carries the token from the login')
+      const live = operation.locator('.live-responses-table .response').first()
+      await live.locator('.response-col_description').filter({ hasText: post.title }).waitFor()
+      t.equal((await live.locator('.response-col_status').innerText()).trim(), '200', 'the response panel shows a 200')
+      t.pass('the response panel shows the post')
 
-    await page.screenshot({ path: join(SCREENSHOTS, 'swagger-ui.png'), fullPage: true })
-    t.same(errors, [], 'no script errors on the page')
-    t.same(blocked, [], 'nothing was asked of any host but 127.0.0.1')
-  })
+      await page.screenshot({ path: join(SCREENSHOTS, `swagger-ui-${scheme}.png`), fullPage: true })
+      t.same(errors, [], 'no script errors on the page')
+      t.same(blocked, [], 'nothing was asked of any host but 127.0.0.1')
+    })
+  }
 
   t.test('ReDoc: every tag of the document is rendered', async t => {
     const { context, blocked } = await loopbackOnly(t, browser)
