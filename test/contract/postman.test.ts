@@ -9,6 +9,7 @@ import { startServer } from '../helpers/server-process.js'
 
 // The Postman collection in docs/postman, run with newman against the server process on a
 // fresh database, twice: each run registers its own users, so the second one must pass too.
+// The session "Refresh and logout" starts and ends is checked in the database afterwards.
 
 const POSTMAN = join(import.meta.dirname, '..', '..', 'docs', 'postman')
 const readJson = (file: string) => JSON.parse(readFileSync(join(POSTMAN, file), 'utf8'))
@@ -49,6 +50,7 @@ const server = await startServer(t, { DATABASE_URL: databaseUrl })
 t.teardown(() => server.stop())
 
 const expected = requestNames(collection.item)
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 for (const round of ['first', 'second']) {
   await t.test(`${round} run of the collection (${expected.length} requests)`, async t => {
@@ -74,5 +76,15 @@ for (const round of ['first', 'second']) {
     const postIds = [answer(summary, 'Create post')?.id, answer(summary, 'Create draft post')?.id]
     t.same(await query(databaseUrl, 'select id, owner_id, published from posts where id = any($1)', [postIds]), [{ id: postIds[1], owner_id: user?.id, published: true }],
       'the deleted post is gone; the draft is there, published by the PATCH')
+
+    const grant = answer(summary, 'Token: password grant')
+    const sessionId = typeof grant?.access_token === 'string' ? JSON.parse(Buffer.from(grant.access_token.split('.')[1], 'base64url').toString()).sid : undefined
+    t.match(sessionId, UUID, 'the password grant\'s access token names its session')
+    t.same(answer(summary, 'Sessions')?.filter((session: { current: boolean }) => session.current).map((session: { id: string }) => session.id), [sessionId],
+      'the session list marks that session as current')
+    t.same(await query(databaseUrl, 'select (select count(*) from sessions where id = $1)::int as sessions, (select count(*) from refresh_tokens where session_id = $1)::int as refresh_tokens', [sessionId]),
+      [{ sessions: 0, refresh_tokens: 0 }], 'the logged-out session is gone from the database, with its refresh tokens')
+    t.same(await query(databaseUrl, 'select count(*)::int as count from sessions where user_id = $1', [user?.id]), [{ count: 1 }],
+      'the session of "Login" stays')
   })
 }
