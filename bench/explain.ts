@@ -1,9 +1,13 @@
 // `npm run explain`: EXPLAIN (ANALYZE, BUFFERS) of each feed statement the bench's scenarios
 // run, on the bench database as it is (seed it first), printed as markdown for bench/RESULTS.md.
+// The caller is user 1 in a live session, as the bench's tokens are: the session is started in
+// a transaction that is rolled back at the end, so nothing is left behind.
 import pg from 'pg'
+import type { Caller } from '../db/queries/caller.js'
 import { feedQuery, feedShape, feedValues, type FeedRequest } from '../db/queries/feeds.js'
 import { openBenchDatabase } from './database.js'
 import { deepFeedPosition, deepPosition } from './scenarios.js'
+import { BENCH_USER_AGENT } from './sessions.js'
 
 const page = { limit: 10, skip: 0, search: '', voted: false } as const
 
@@ -29,14 +33,19 @@ const database = await openBenchDatabase()
 const db = new pg.Client({ connectionString: database.url })
 await db.connect()
 try {
+  await db.query('begin')
+  const { rows: [session] } = await db.query<{ id: string }>(
+    'insert into sessions (user_id, expires_at, user_agent) values (1, now() + interval \'1 hour\', $1) returning id', [BENCH_USER_AGENT])
+  const caller: Caller = { userId: 1, sessionId: session!.id, issuedAt: Date.now() / 1000 }
   for (const [name, request] of await statements(db)) {
     const { text } = feedQuery(feedShape(request))
     // Planned for the values, as the server's prepared statements are: their generic plan, not
     // knowing the limit, costs far more than a custom one, so PostgreSQL keeps planning each run.
-    const { rows } = await db.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers) ${text}`, feedValues(1, request))
+    const { rows } = await db.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers) ${text}`, feedValues(caller, request))
     console.log(`#### ${name}\n\n\`\`\`\n${rows.map(row => row['QUERY PLAN']).join('\n')}\n\`\`\`\n`)
   }
 } finally {
+  await db.query('rollback').catch(() => {})
   await db.end()
   await database.stop?.()
 }

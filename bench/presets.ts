@@ -13,3 +13,6 @@ export const PRESETS = {
 export type PresetName = keyof typeof PRESETS
 
 export const isPresetName = (name: string): name is PresetName => Object.hasOwn(PRESETS, name)
+
+/** The password the seed gives every user (`user<id>@example.com`). */
+export const BENCH_PASSWORD = 'password123'

@@ -2,6 +2,8 @@ import type autocannon from 'autocannon'
 import type pg from 'pg'
 import type { FeedPosition } from '../db/queries/feeds.js'
 import type { CursorPosition } from '../lib/cursor.js'
+import { BENCH_PASSWORD } from './presets.js'
+import { LOGIN_USER_AGENT, REFRESH_USER_AGENT, endBenchSessions } from './sessions.js'
 
 /** What the scenarios know about the seeded data and the bench's users. */
 export interface BenchData {
@@ -12,15 +14,31 @@ export interface BenchData {
   commonWord: string
   rareWord: string
   deepSkip: number
+  /** An access token of one of the bench's users (1..benchUsers), in the live session the bench started for them. */
   token: (userId: number) => string
   /** A cursor as the server signs it. */
   cursor: (position: CursorPosition) => string
 }
 
+/** The server a run loads, and with how many connections. */
+export interface Target {
+  url: string
+  connections: number
+}
+
+/**
+ * What one run sends: one request for every connection, or (`perConnection`, for a request
+ * that carries state from one answer to the next) each connection's own, made when it opens.
+ * (autocannon's per-connection `context` cannot hold such state: it is reset before each request.)
+ */
+export type BenchRequest = autocannon.Request | { perConnection: (connection: number) => autocannon.Request }
+
 export interface Scenario {
   name: string
   /** Held to the ratio targets (Postline ≥ 0.85× the baseline's req/s, p99 ≤ 1.3×; a ranked feed also ≥ 0.85× `feed`). */
   ratioTarget: boolean
+  /** The baseline has no such route: measured on Postline alone, with no ratio. */
+  postlineOnly?: true
   /**
    * Postline's rate here against its rate on other scenarios, each measured right after this
    * one in every round (minutes apart, a shared machine's load would decide the ratio);
@@ -29,8 +47,8 @@ export interface Scenario {
   against?: { scenario: string, floor?: number, why: string }[]
   /** Connections for this scenario, when not the run's (login queues on bcrypt). */
   connections?: number
-  /** Builds the request for one run; may read the database first. */
-  request: (data: BenchData) => Promise<autocannon.Request>
+  /** Builds the request for one run on `target`; may read the database or call the server first. */
+  request: (data: BenchData, target: Target) => Promise<BenchRequest>
   /** Puts the data back as seeded after a run. */
   cleanup?: (data: BenchData) => Promise<void>
 }
@@ -51,7 +69,9 @@ const pick = (next: () => number, max: number) => 1 + Math.floor(next() * max)
 
 // Tokens of the first BENCH_USERS users take turns, so requests are not all one user's.
 const BENCH_USERS = 1000
-const benchUsers = (data: BenchData) => Math.min(BENCH_USERS, data.users)
+/** How many users the bench signs tokens for (users 1 to this): a session is started for each. */
+export const benchUserCount = (users: number) => Math.min(BENCH_USERS, users)
+const benchUsers = (data: BenchData) => benchUserCount(data.users)
 
 function authenticated (data: BenchData, next: () => number, request: autocannon.Request): autocannon.Request {
   request.headers = { ...request.headers, authorization: `Bearer ${data.token(pick(next, benchUsers(data)))}` }
@@ -113,6 +133,58 @@ const removeBenchPosts = async (data: BenchData) => {
   // The deleted posts' entries sit at the head of the feed's index: left for autovacuum,
   // they slowed every later `feed` run (70,000 dead rows behind 10,000 live ones, once).
   await data.db.query('vacuum (analyze) posts, vote_counts')
+}
+
+/** The sessions the `refresh` runs started, and their chains of refresh tokens. */
+const removeRefreshSessions = async (data: BenchData) => {
+  await endBenchSessions(data.db, REFRESH_USER_AGENT)
+  // Each refresh leaves a used refresh token and a session row version behind: cleared, so
+  // that the next round, and the scenarios after, find the tables as before.
+  await data.db.query('vacuum (analyze) sessions, refresh_tokens')
+}
+
+/** A refresh token from a password grant: a new session of `user`, marked as the bench's. */
+async function firstRefreshToken (url: string, user: number): Promise<string> {
+  const response = await fetch(`${url}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': REFRESH_USER_AGENT },
+    body: new URLSearchParams({ grant_type: 'password', username: `user${user}@example.com`, password: BENCH_PASSWORD })
+  })
+  const body = await response.text()
+  if (response.status !== 200) throw new Error(`refresh: the password grant for user ${user} was answered ${response.status} ${body.slice(0, 200)}`)
+  return (JSON.parse(body) as { refresh_token: string }).refresh_token
+}
+
+/**
+ * The refresh grant under load. Each connection has its own session (a password grant of a
+ * user of its own at setup) and chains its refresh tokens: every request sends the one the
+ * previous answer on this connection returned. A refused refresh breaks the chain: the
+ * connection goes on sending the used token, so every later answer is a 400, counted as
+ * non-2xx (and req/s counts only the 2xx); the bench fails on them.
+ */
+const refresh: Scenario = {
+  name: 'refresh',
+  ratioTarget: false,
+  postlineOnly: true,
+  async request (data, { url, connections }) {
+    const first = await Promise.all(Array.from({ length: connections }, (_, i) => firstRefreshToken(url, 1 + i % benchUsers(data))))
+    return {
+      perConnection (connection) {
+        let token = first[connection]
+        if (token === undefined) throw new Error(`refresh: no refresh token for connection ${connection} (${first.length} were made)`)
+        return {
+          method: 'POST',
+          path: '/auth/token',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          setupRequest: request => ({ ...request, body: `grant_type=refresh_token&refresh_token=${token}` }),
+          onResponse (status, body) {
+            if (status === 200) token = (JSON.parse(body) as { refresh_token: string }).refresh_token
+          }
+        }
+      }
+    }
+  },
+  cleanup: removeRefreshSessions
 }
 
 /**
@@ -178,6 +250,7 @@ export const SCENARIOS: Scenario[] = [
     },
     cleanup: removeBenchPosts
   },
+  refresh,
   {
     name: 'login',
     ratioTarget: false,
@@ -188,9 +261,11 @@ export const SCENARIOS: Scenario[] = [
       return {
         method: 'POST',
         path: '/login',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        setupRequest: request => ({ ...request, body: `username=user${pick(next, data.users)}%40example.com&password=password123` })
+        // Each login starts a session: marked as the bench's, removed after each run.
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': LOGIN_USER_AGENT },
+        setupRequest: request => ({ ...request, body: `username=user${pick(next, data.users)}%40example.com&password=${BENCH_PASSWORD}` })
       }
-    }
+    },
+    cleanup: data => endBenchSessions(data.db, LOGIN_USER_AGENT)
   }
 ]

@@ -6,9 +6,8 @@ import bcrypt from 'bcrypt'
 import pg from 'pg'
 import { loadConfig } from '../lib/config.js'
 import { openBenchDatabase } from './database.js'
-import { isPresetName, PRESETS, type Preset } from './presets.js'
+import { BENCH_PASSWORD as PASSWORD, isPresetName, PRESETS, type Preset } from './presets.js'
 
-const PASSWORD = 'password123'
 // A fixed salt, so that two runs store the same hash (bcrypt's own salts are random).
 const SALT = 'postlinebenchseedsalt.'
 const HOT_POSTS = 100

@@ -10,6 +10,7 @@ import { seedIfNeeded } from './seed-if-needed.js'
 import { signToken } from './jwt.js'
 import { PRESETS } from './presets.js'
 import { random } from './scenarios.js'
+import { BENCH_USER_AGENT, endBenchSessions, startBenchSessions } from './sessions.js'
 import { machineCpuSeconds, startServer, type BenchServer } from './servers.js'
 
 // `npm run soak [-- --duration 180 --rate 300 --warmup 10]`: seeds the bench database with the
@@ -76,11 +77,17 @@ function take<T> (list: T[], next: () => number): T | undefined {
 }
 
 /** The mix: weights per 1000 requests, and how to build each request from the current state. */
-function createMix (facts: { users: number, posts: number, words: string[] }, secret: string, pairs: Pair[]) {
+function createMix (facts: { users: number, posts: number, words: string[] }, secret: string, pairs: Pair[], sessions: Map<number, string>) {
   const next = random(11)
   const pick = (max: number) => 1 + Math.floor(next() * max)
   const tokens = new Map<number, string>()
-  const token = (user: number) => tokens.get(user) ?? tokens.set(user, signToken(secret, user)).get(user)!
+  // Each user's token is in the live session the soak started for them (as a login's would be).
+  const signed = (user: number) => {
+    const sessionId = sessions.get(user)
+    if (sessionId === undefined) throw new Error(`user ${user} has no session`)
+    return signToken(secret, user, sessionId)
+  }
+  const token = (user: number) => tokens.get(user) ?? tokens.set(user, signed(user)).get(user)!
   const runId = randomBytes(4).toString('hex')
   let registered = 0
   const voted = pairs.filter(pair => pair.voted)
@@ -175,7 +182,8 @@ function createMix (facts: { users: number, posts: number, words: string[] }, se
 
 /** One request on a keep-alive connection: its status and body, or a transport error. */
 function send (agent: Agent, call: Call): Promise<{ status: number, body: string }> {
-  const headers: Record<string, string> = {}
+  // The sessions its logins start are marked as the bench's, to be removed after the run.
+  const headers: Record<string, string> = { 'user-agent': `${BENCH_USER_AGENT} soak` }
   let payload: string | undefined
   if (call.body instanceof URLSearchParams) {
     payload = call.body.toString()
@@ -264,7 +272,7 @@ try {
   server = await startServer('postline', PORT, {
     DATABASE_URL: database.url, SECRET_KEY: secret, NODE_ENV: 'production', LOG_LEVEL: 'info', LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0'
   })
-  const mix = createMix(facts, secret, pairs)
+  const mix = createMix(facts, secret, pairs, await startBenchSessions(db, facts.users))
   // Enough connections that a stall on some routes does not hold up the others in the client.
   const agent = new Agent({ keepAlive: true, maxSockets: 1000, timeout: REQUEST_TIMEOUT_MS })
 
@@ -460,6 +468,7 @@ try {
 } finally {
   await server?.stop()
   await restoreSeed(db, facts, pairs).catch(err => log(`could not put the seeded data back: ${err}`))
+  await endBenchSessions(db).catch(err => log(`could not remove the soak's sessions: ${err}`))
   await db.end()
   await database.stop?.()
 }
