@@ -13,15 +13,17 @@ export interface Caller {
 export const callerValues = ({ userId, sessionId, issuedAt }: Caller): unknown[] => [userId, sessionId, issuedAt]
 
 /**
- * Whether the token still stands for the user row `me` ($1 user, $2 session, $3 issued at):
+ * Whether the token still stands for the user row `me` (`me.id = $1`; $2 session, $3 issued at):
  * its session is live, or (a token without one) the user has not ended every session or
  * changed the password since it was issued. Every protected statement has it beside
  * `me.id = $1`, so an ended session is refused on every process by the next statement, at
- * the cost of one primary-key probe in the same round trip.
+ * the cost of one primary-key probe in the same round trip. The probes name the user as $1
+ * rather than `me.id` (the same value): uncorrelated, each is an InitPlan run once, where a
+ * correlated one would be a subplan hashed anew on each run.
  */
 export const CALLER_STANDS = `case when $2::uuid is null
-    then not exists (select from session_resets r where r.user_id = me.id and r.reset_at > to_timestamp($3::float8))
-    else exists (select from sessions s where s.id = $2::uuid and s.user_id = me.id and s.expires_at > now()) end`
+    then not exists (select from session_resets r where r.user_id = $1 and r.reset_at > to_timestamp($3::float8))
+    else exists (select from sessions s where s.id = $2::uuid and s.user_id = $1 and s.expires_at > now()) end`
 
 /** The token's user row as `me`, when the token still stands. */
 export const CALLER_ME = `select me.id from users me where me.id = $1 and ${CALLER_STANDS}`
