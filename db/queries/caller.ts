@@ -17,13 +17,14 @@ export const callerValues = ({ userId, sessionId, issuedAt }: Caller): unknown[]
  * its session is live, or (a token without one) the user has not ended every session or
  * changed the password since it was issued. Every protected statement has it beside
  * `me.id = $1`, so an ended session is refused on every process by the next statement, at
- * the cost of one primary-key probe in the same round trip. The probes name the user as $1
- * rather than `me.id` (the same value): uncorrelated, each is an InitPlan run once, where a
- * correlated one would be a subplan hashed anew on each run.
+ * the cost of one primary-key probe in the same round trip. The probes are uncorrelated (the
+ * user is $1, not `me.id`), so each is an InitPlan run once, where a correlated one would be a
+ * subplan hashed anew on each run; and the session is found by its id alone, then its user
+ * compared, so no plan can walk a user's sessions by `user_id` instead.
  */
 export const CALLER_STANDS = `case when $2::uuid is null
     then not exists (select from session_resets r where r.user_id = $1 and r.reset_at > to_timestamp($3::float8))
-    else exists (select from sessions s where s.id = $2::uuid and s.user_id = $1 and s.expires_at > now()) end`
+    else coalesce((select s.user_id from sessions s where s.id = $2::uuid and s.expires_at > now()) = $1, false) end`
 
 /** The token's user row as `me`, when the token still stands. */
 export const CALLER_ME = `select me.id from users me where me.id = $1 and ${CALLER_STANDS}`
