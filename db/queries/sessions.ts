@@ -19,13 +19,14 @@ export interface NewSession {
 
 /**
  * Starts a session (dropping the user's expired ones); its id, or undefined when the user
- * was deleted meanwhile.
+ * was deleted meanwhile. The user's row is locked (key share) until the session is in, so a
+ * deletion racing it waits, and its trigger then removes the new session too.
  */
 export async function startSession (db: Queryable, session: NewSession): Promise<string | undefined> {
   const [row] = await run<{ id: string }>(db, 'start-session', `
     with expired as (delete from sessions where user_id = $1 and expires_at <= now()),
          session as (insert into sessions (user_id, expires_at, user_agent, ip)
-                     select id, now() + make_interval(days => $2::int), $3, $4 from users where id = $1
+                     select id, now() + make_interval(days => $2::int), $3, $4 from users where id = $1 for key share
                      returning id),
          token as (insert into refresh_tokens (hash, session_id) select $5::bytea, id from session where $5::bytea is not null)
     select id from session`, [session.userId, session.days, session.userAgent, session.ip, session.refreshHash])

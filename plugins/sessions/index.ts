@@ -17,8 +17,8 @@ export interface Grant {
 export interface Sessions {
   /** The user with that email and password, or undefined: as long either way (no user enumeration). */
   checkCredentials: (email: string, password: string) => Promise<number | undefined>
-  /** Starts a session for the user: its access token and, when asked, its first refresh token. */
-  start: (request: FastifyRequest, userId: number, withRefreshToken: boolean) => Promise<Grant>
+  /** Starts a session for the user: its access token and, when asked, its first refresh token; undefined when the user was deleted meanwhile. */
+  start: (request: FastifyRequest, userId: number, withRefreshToken: boolean) => Promise<Grant | undefined>
   /** Trades a refresh token for a new access token and the next refresh token, or says why not. */
   refresh: (refreshToken: string) => Promise<Grant | Extract<RefreshOutcome, { granted: false }>>
   /** The 403 unless `password` is the caller's; the 401 when the token no longer stands. Returns the hash it matched. */
@@ -70,8 +70,7 @@ export default fp(async function sessions (fastify) {
         ip: request.ip ?? null,
         refreshHash: refreshToken === undefined ? null : hashOf(refreshToken)
       })
-      // The user was deleted since their password was checked.
-      if (sessionId === undefined) throw new InvalidCredentialsError()
+      if (sessionId === undefined) return undefined
       const accessToken = fastify.signAccessToken(userId, sessionId)
       return refreshToken === undefined ? { accessToken } : { accessToken, refreshToken }
     },

@@ -40,8 +40,10 @@ const login: FastifyPluginAsyncTypebox = async (fastify) => {
     const { username, password } = request.body
     const userId = await fastify.sessions.checkCredentials(username, password)
     if (userId === undefined) throw new InvalidCredentialsError()
-    const { accessToken } = await fastify.sessions.start(request, userId, false)
-    return { access_token: accessToken, token_type: 'bearer' as const }
+    const grant = await fastify.sessions.start(request, userId, false)
+    // The user was deleted since their password was checked.
+    if (!grant) throw new InvalidCredentialsError()
+    return { access_token: grant.accessToken, token_type: 'bearer' as const }
   })
 }
 

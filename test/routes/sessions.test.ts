@@ -471,3 +471,19 @@ t.test('a truncate of users (the course\'s reset) takes every session with it: a
   assertUnauthorized(t, await me(app, grant.access_token), 'the old user\'s access token')
   t.equal(await status(me(app, courseToken({ user_id: reborn.id, exp: inAnHour() }))), 200, 'no reset carried over to the new user')
 })
+
+t.test('logins racing the user\'s deletion: each is granted or refused, never a 5xx, and no session outlives the user', async t => {
+  const app = await build(t, noRateLimits)
+  for (let round = 0; round < 5; round++) {
+    const user = await createUser(app)
+    const logins = Array.from({ length: 6 }, (_, i) => i % 2
+      ? tokenRequest(app, { grant_type: 'password', username: user.email, password: user.password })
+      : app.inject({ method: 'POST', url: '/login', ...form({ username: user.email, password: user.password }) }))
+    const [, ...responses] = await Promise.all([
+      new Promise(resolve => setTimeout(resolve, round * 3)).then(() => sql(app, 'delete from users where id = ?', [user.id])),
+      ...logins
+    ])
+    t.strictSame(responses.filter(r => ![200, 400, 403].includes(r.statusCode)).map(r => `${r.statusCode} ${r.body}`), [], `round ${round}: 200, or the refusal of each endpoint`)
+    t.equal(await countRows(app, 'sessions where user_id = ?', [user.id]), 0, `round ${round}: no session left for the deleted user`)
+  }
+})

@@ -55,8 +55,10 @@ const token: FastifyPluginAsyncTypebox = async (fastify) => {
       if (form.username === undefined || form.password === undefined) return refuse(reply, 'invalid_request', `${form.username === undefined ? 'username' : 'password'} is missing`)
       const userId = await fastify.sessions.checkCredentials(form.username, form.password)
       if (userId === undefined) return refuse(reply, 'invalid_grant', 'Invalid Credentials')
-      const { accessToken, refreshToken } = await fastify.sessions.start(request, userId, true)
-      return { access_token: accessToken, token_type: 'bearer' as const, expires_in: expiresIn, refresh_token: refreshToken! }
+      const grant = await fastify.sessions.start(request, userId, true)
+      // The user was deleted since their password was checked.
+      if (!grant) return refuse(reply, 'invalid_grant', 'Invalid Credentials')
+      return { access_token: grant.accessToken, token_type: 'bearer' as const, expires_in: expiresIn, refresh_token: grant.refreshToken! }
     }
     if (form.grant_type === 'refresh_token') {
       if (form.refresh_token === undefined) return refuse(reply, 'invalid_request', 'refresh_token is missing')
