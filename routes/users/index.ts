@@ -61,6 +61,8 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.put('/me/password', {
     preParsing: fastify.authenticate,
+    // Each try checks a password: limited as logins are, against guessing with a stolen token.
+    preHandler: fastify.limitAttempts,
     schema: {
       operationId: 'changePassword',
       summary: 'Change the password',
@@ -74,7 +76,8 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
         403: errorResponse('`current_password` is wrong: nothing changes', 'Invalid Credentials'),
         ...bodyResponses(),
         422: ValidationErrorSchema,
-        ...limitedResponses,
+        429: TooManyAttemptsSchema,
+        503: ServiceUnavailableSchema,
         ...faultResponses
       }
     }
@@ -88,6 +91,8 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.delete('/me', {
     preParsing: fastify.authenticate,
+    // Each try checks a password: limited as logins are, against guessing with a stolen token.
+    preHandler: fastify.limitAttempts,
     schema: {
       operationId: 'deleteAccount',
       summary: 'Delete the account',
@@ -101,7 +106,8 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
         403: errorResponse('The password is wrong: nothing is deleted', 'Invalid Credentials'),
         ...bodyResponses(),
         422: ValidationErrorSchema,
-        ...limitedResponses,
+        429: TooManyAttemptsSchema,
+        503: ServiceUnavailableSchema,
         ...faultResponses
       }
     }

@@ -457,6 +457,16 @@ t.test('the token endpoint is rate-limited as /login (per address and per accoun
   t.equal((await refresh(app, randomBytes(32).toString('base64url'))).statusCode, 429, 'the refresh grant is counted per address too')
 })
 
+t.test('password change and account deletion are limited as logins are (each checks a password)', async t => {
+  const app = await build(t, { config: { LOGIN_RATE_LIMIT: '4', RATE_LIMIT: '0' } })
+  const user = await createUser(app)
+  const statuses = []
+  for (let i = 0; i < 2; i++) statuses.push(await status(app.inject({ method: 'PUT', url: '/users/me/password', headers: user.headers, payload: { current_password: 'a wrong guess', new_password: 'another password' } })))
+  statuses.push(await status(app.inject({ method: 'DELETE', url: '/users/me', headers: user.headers, payload: { password: user.password } })))
+  t.strictSame(statuses, [403, 403, 429], 'createUser\'s registration and login counted too')
+  t.equal(await countRows(app, 'users where id = ?', [user.id]), 1, 'the refused deletion deleted nothing')
+})
+
 t.test('a truncate of users (the course\'s reset) takes every session with it: a reused id inherits none', async t => {
   const app = await build(t, noRateLimits)
   const user = await createUser(app)
