@@ -7,7 +7,8 @@ import { TooManyRequestsError } from '../lib/http-errors.js'
 declare module 'fastify' {
   interface FastifyInstance {
     /**
-     * A `preHandler` for login and registration: at most LOGIN_RATE_LIMIT attempts a minute
+     * A `preHandler` for the routes that take a password (login, token, registration, password
+     * change, account deletion): at most LOGIN_RATE_LIMIT attempts a minute
      * per client IP and, counted apart, per account (the body's `username` or `email`).
      */
     limitAttempts: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
