@@ -1,7 +1,8 @@
 import type { FastifyError, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import { classifyDatabaseError, loggableDatabaseError, violatedTable } from '../db/errors.js'
-import { RETRY_AFTER_SECONDS, UnprocessableError } from '../lib/http-errors.js'
+import { callerStands } from '../db/queries/caller.js'
+import { InvalidTokenError, RETRY_AFTER_SECONDS, UnprocessableError } from '../lib/http-errors.js'
 import { toValidationDetail, type ValidationDetail } from '../lib/validation-detail.js'
 
 const CONFLICTS: Record<string, string> = {
@@ -13,9 +14,22 @@ function sendValidation (reply: FastifyReply, detail: ValidationDetail[]) {
   return reply.code(422).send({ detail })
 }
 
+/** Refusals of the request itself (its body or parameters), made before its statement, which checks the token, could run. */
+const refusesTheRequest = (error: FastifyError) =>
+  error.validation !== undefined || error instanceof UnprocessableError || [400, 413, 415].includes(error.statusCode ?? 0)
+
 /** FastAPI-shaped errors: `{"detail": ...}`, 422 for validation, database constraint errors as 409/404, 5xx logged and never explained. */
 export default fp(async function errors (fastify) {
-  fastify.setErrorHandler(function handleError (error: FastifyError, request, reply) {
+  fastify.setErrorHandler(async function handleError (error: FastifyError, request, reply) {
+    // Authentication comes before validation: a token whose session has ended (or whose user is
+    // gone) gets its 401 even when the request is invalid too. Only refused requests pay this query.
+    if (request.caller !== null && refusesTheRequest(error)) {
+      const stands = await callerStands(fastify.pg, request.caller).catch(() => true)
+      if (!stands) {
+        const invalid = new InvalidTokenError()
+        return reply.code(invalid.statusCode).header('www-authenticate', 'Bearer').send({ detail: invalid.message })
+      }
+    }
     if (error.validation) {
       return sendValidation(reply, toValidationDetail(error.validation, error.validationContext ?? 'body'))
     }

@@ -79,11 +79,12 @@ export async function listSessions (db: Queryable, caller: Caller): Promise<Sess
   }))
 }
 
-// A token without a session cannot be ended alone: "ending" it refuses every such token of
-// the user issued before it (`reset_at` at its issue time), or before now for `global`.
+// Tokens without a session (`sid`) are ended together, by a reset that refuses every one issued
+// before now: one such token cannot be told from the others (nor, when it is the caller's, kept
+// while they end). A caller with a session ends them with its "others", and keeps its own.
 const ENDED_SESSIONS: Record<LogoutScope, { sessions: string, reset: string }> = {
   local: { sessions: 's.id = $2::uuid', reset: 'case when $2::uuid is null then now() end' },
-  others: { sessions: 's.id is distinct from $2::uuid', reset: 'case when $2::uuid is null then to_timestamp($3::float8) else now() end' },
+  others: { sessions: 's.id is distinct from $2::uuid', reset: 'now()' },
   global: { sessions: 'true', reset: 'now()' }
 }
 

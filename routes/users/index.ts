@@ -66,7 +66,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       operationId: 'changePassword',
       summary: 'Change the password',
-      description: 'Takes the current password and the new one (8 to 72 bytes, as registration takes). Every other session of the user ends (and tokens from before sessions are refused); this one stays.',
+      description: 'Takes the current password and the new one (8 to 72 bytes, as registration takes). Every other session of the user ends, and tokens from before sessions (without `sid`) are refused, this request\'s own too if it is one; this session stays.',
       tags: ['Users'],
       security: bearerSecurity,
       body: PasswordChangeSchema,

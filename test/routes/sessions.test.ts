@@ -497,3 +497,56 @@ t.test('logins racing the user\'s deletion: each is granted or refused, never a 
     t.equal(await countRows(app, 'sessions where user_id = ?', [user.id]), 0, `round ${round}: no session left for the deleted user`)
   }
 })
+
+t.test('a token whose session has ended gets its 401 before any validation, as a token that never was valid', async t => {
+  const app = await build(t, noRateLimits)
+  const user = await createUser(app)
+  const post = await createPost(app, user)
+  const ended = await passwordGrant(app, user)
+  t.equal(await status(app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(ended.access_token) })), 204)
+  const invalid: InjectOptions[] = [
+    { method: 'POST', url: '/posts', payload: {} },
+    { url: '/posts?limit=0' },
+    { url: '/posts?sort=bogus' },
+    { url: '/posts?cursor=zzz' },
+    { url: '/posts/abc' },
+    { method: 'PUT', url: `/posts/${post.id}`, payload: {} },
+    { method: 'PATCH', url: `/posts/${post.id}`, payload: {} },
+    { method: 'POST', url: '/vote', payload: { post_id: post.id, dir: 5 } },
+    { method: 'POST', url: '/vote', headers: { 'content-type': 'text/plain' }, payload: 'x' },
+    { method: 'POST', url: '/vote', headers: { 'content-type': 'application/json' }, payload: '{"post_id":' },
+    { url: `/users/${user.id}/posts?t=bad` },
+    { method: 'POST', url: '/auth/logout?scope=bad' },
+    { method: 'PUT', url: '/users/me/password', payload: { current_password: user.password, new_password: 'short' } },
+    { method: 'DELETE', url: '/users/me', payload: {} }
+  ]
+  for (const request of invalid) {
+    const response = await app.inject({ ...request, headers: { ...request.headers, ...bearer(ended.access_token) } })
+    assertUnauthorized(t, response, `${request.method ?? 'GET'} ${request.url} ${JSON.stringify(request.payload ?? '')}`)
+    t.equal(response.headers['www-authenticate'], 'Bearer')
+  }
+  // A live token still gets the 422 (the check above costs only refused requests).
+  const live = await app.inject({ method: 'POST', url: '/posts', headers: user.headers, payload: {} })
+  t.equal(live.statusCode, 422, 'a live token: 422')
+  // A deleted user's token too.
+  const gone = await createUser(app)
+  await sql(app, 'delete from users where id = ?', [gone.id])
+  assertUnauthorized(t, await app.inject({ method: 'POST', url: '/posts', headers: gone.headers, payload: {} }), 'a deleted user\'s token with an invalid body')
+})
+
+t.test('a password change made with a token without sid refuses every such token issued before it, its own too', async t => {
+  const app = await build(t, noRateLimits)
+  const user = await createUser(app)
+  const now = Math.floor(Date.now() / 1000)
+  const older = courseToken({ user_id: user.id, exp: now + 3000 })
+  const caller = courseToken({ user_id: user.id, exp: now + 3300 })
+  const newer = courseToken({ user_id: user.id, exp: now + 3500 })
+  for (const token of [older, caller, newer]) t.equal(await status(me(app, token)), 200, 'accepted before')
+  t.equal(await status(app.inject({ method: 'PUT', url: '/users/me/password', headers: bearer(caller), payload: { current_password: user.password, new_password: 'a new password' } })), 204)
+  for (const [name, token] of [['issued before the caller', older], ['the caller', caller], ['issued after the caller, before the change', newer]]) {
+    assertUnauthorized(t, await me(app, token!), `a sessionless token ${name}`)
+  }
+  assertUnauthorized(t, await me(app, user.token), 'the /login session ends too (another session)')
+  const after = courseToken({ user_id: user.id, iat: now + 2, exp: now + 3602 })
+  t.equal(await status(me(app, after)), 200, 'one issued after the change works')
+})
