@@ -117,9 +117,11 @@ t.test('refresh tokens, their hashes and passwords of the session routes never r
     (await app.inject({ method: 'PUT', url: '/users/me/password', headers, payload: { current_password: `${password}-wrong`, new_password: newPassword } })).statusCode,
     (await app.inject({ method: 'PUT', url: '/users/me/password', headers, payload: { current_password: password, new_password: newPassword } })).statusCode,
     (await app.inject({ method: 'GET', url: '/auth/sessions', headers })).statusCode,
-    (await app.inject({ method: 'DELETE', url: '/users/me', headers, payload: { password: newPassword } })).statusCode
+    (await app.inject({ method: 'DELETE', url: '/users/me', headers, payload: { password: newPassword } })).statusCode,
+    // Secrets put in the URL by mistake: refused (the form is empty), and not logged either.
+    (await app.inject({ method: 'POST', url: `/auth/token?grant_type=password&username=${encodeURIComponent(email)}&password=${newPassword}&refresh_token=${second}`, ...form({}) })).statusCode
   ]
-  t.strictSame(statuses, [400, 400, 403, 204, 200, 204], 'the requests took the paths meant')
+  t.strictSame(statuses, [400, 400, 403, 204, 200, 204, 400], 'the requests took the paths meant')
   await setImmediate()
 
   const text = lines.join('')
@@ -137,6 +139,8 @@ t.test('refresh tokens, their hashes and passwords of the session routes never r
     t.notOk(text.includes(secret), `the log does not contain the ${name}`)
   }
   t.notMatch(text, /\$2[aby]\$\d\d\$/, 'no bcrypt hash at all')
+  const logged = parse(lines).filter(line => line.msg === 'request completed' && line.url?.startsWith('/auth/token?'))
+  t.match(logged[0]?.url, /password=\[redacted\]&refresh_token=\[redacted\]$/, 'the URL is logged with those values redacted')
 })
 
 t.test('JSON lines unless a person reads them at a terminal in development', async t => {
