@@ -48,7 +48,7 @@ const token: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     }
   }, async function grant (request, reply) {
-    if (request.validationError) return refuse(reply, 'invalid_request', 'The fields must be text')
+    if (request.validationError) return refuse(reply, 'invalid_request', 'Each field must be given once, as text (no NUL characters)')
     const form = request.body
     if (form.grant_type === undefined) return refuse(reply, 'invalid_request', 'grant_type is missing')
     if (form.grant_type === 'password') {
