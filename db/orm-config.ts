@@ -1,6 +1,6 @@
 import { defineConfig } from '@mikro-orm/postgresql'
 import { Migrator } from '@mikro-orm/migrations'
-import { Post, RefreshToken, Session, SessionReset, User, Vote, VoteCount } from './entities/index.js'
+import { Post, RefreshToken, Session, SessionReset, StreamEvent, StreamTicket, User, Vote, VoteCount } from './entities/index.js'
 import { MIGRATIONS_GLOB, MIGRATIONS_PATH, MIGRATIONS_PREFER_TS, MIGRATIONS_TABLE } from './migration-files.js'
 
 interface OrmOptions {
@@ -20,7 +20,7 @@ export function createOrmConfig (clientUrl: string, { poolSize = 10, logger, sna
     ...(logger ? { logger } : {}),
     // Colour codes only for a person at a terminal: a log file or a pipe (CI, Heroku's release phase) gets plain text.
     colors: !logger && process.stdout.isTTY === true,
-    entities: [User, Post, Vote, VoteCount, Session, RefreshToken, SessionReset],
+    entities: [User, Post, Vote, VoteCount, Session, RefreshToken, SessionReset, StreamEvent, StreamTicket],
     extensions: [Migrator],
     // From its sources (tsx, tap, the MikroORM CLI) the migrations are TypeScript; built, JavaScript.
     preferTs: MIGRATIONS_PREFER_TS,
