@@ -22,9 +22,14 @@ export const callerValues = ({ userId, sessionId, issuedAt }: Caller): unknown[]
  * subplan hashed anew on each run; and the session is found by its id alone, then its user
  * compared, so no plan can walk a user's sessions by `user_id` instead.
  */
-export const CALLER_STANDS = `case when $2::uuid is null
-    then not exists (select from session_resets r where r.user_id = $1 and r.reset_at > to_timestamp($3::float8))
-    else coalesce((select s.user_id from sessions s where s.id = $2::uuid and s.expires_at > now()) = $1, false) end`
+export const CALLER_STANDS = standsSql('$1', '$2::uuid', '$3::float8')
+
+/** CALLER_STANDS for a caller held in other expressions (a stored ticket's columns). */
+export function standsSql (user: string, session: string, issuedAt: string): string {
+  return `case when ${session} is null
+    then not exists (select from session_resets r where r.user_id = ${user} and r.reset_at > to_timestamp(${issuedAt}))
+    else coalesce((select s.user_id from sessions s where s.id = ${session} and s.expires_at > now()) = ${user}, false) end`
+}
 
 /** The token's user row as `me`, when the token still stands. */
 export const CALLER_ME = `select me.id from users me where me.id = $1 and ${CALLER_STANDS}`

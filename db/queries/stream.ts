@@ -1,3 +1,4 @@
+import { CALLER_STANDS, callerValues, standsSql, type Caller } from './caller.js'
 import type { Queryable } from './queryable.js'
 
 /** A change as `GET /stream` sends it: `data` is the event's JSON, on one line. */
@@ -69,4 +70,66 @@ export function createEventReader (after: number) {
 export async function latestEventId (db: Queryable): Promise<number> {
   const { rows } = await db.query<{ id: string | null }>('select max(id) as id from stream_events')
   return Number(rows[0]!.id ?? 0)
+}
+
+/** Whether the feed still holds event `id`: a `Last-Event-ID` that can be replayed from. */
+export async function eventKnown (db: Queryable, id: number): Promise<boolean> {
+  if (!Number.isSafeInteger(id) || id < 1) return false
+  const { rows } = await db.query('select from stream_events where id = $1', [id])
+  return rows.length > 0
+}
+
+/** The events after `after` up to `through`, in order: a reconnecting client's replay. */
+export async function eventsBetween (db: Queryable, after: number, through: number): Promise<ChangeEvent[]> {
+  const { rows } = await db.query<EventRow>('select id, post_id, type, data from stream_events where id > $1 and id <= $2 order by id', [after, through])
+  return rows.map(toEvent)
+}
+
+export interface ReplayWindow {
+  /** Events at least this recent are kept… */
+  minutes: number
+  /** …and at least this many of the newest, whatever their age. */
+  events: number
+}
+
+/** Drops the events outside the replay window, and expired tickets. */
+export async function pruneFeed (db: Queryable, window: ReplayWindow): Promise<void> {
+  await db.query(`delete from stream_events
+    where created_at < now() - make_interval(mins => $1::int)
+      and id < (select id from stream_events order by id desc offset greatest($2::int - 1, 0) limit 1)`, [window.minutes, window.events])
+  await db.query('delete from stream_tickets where expires_at < now()')
+}
+
+/** A ticket's lifetime, in seconds. */
+export const TICKET_SECONDS = 30
+
+/** Stores a ticket (by hash) for the caller, when its token still stands. */
+export async function issueTicket (db: Queryable, caller: Caller, hash: Buffer, tokenExpiresAt: number): Promise<boolean> {
+  const { rows } = await db.query(`
+    insert into stream_tickets (hash, user_id, session_id, issued_at, token_expires_at, expires_at)
+    select $4, me.id, $2::uuid, $3::float8, to_timestamp($5::float8), now() + make_interval(secs => ${TICKET_SECONDS})
+      from users me where me.id = $1 and ${CALLER_STANDS}
+    returning 1`, [...callerValues(caller), hash, tokenExpiresAt])
+  return rows.length > 0
+}
+
+export interface RedeemedTicket {
+  caller: Caller
+  /** When the token the ticket was issued to expires, in seconds since the epoch. */
+  tokenExpiresAt: number
+}
+
+/**
+ * Takes a ticket (by hash), once: it is deleted whatever its state. It speaks for its caller
+ * only while unexpired and while the caller's token would still stand.
+ */
+export async function redeemTicket (db: Queryable, hash: Buffer): Promise<RedeemedTicket | undefined> {
+  const { rows } = await db.query<{ user_id: number, session_id: string | null, issued_at: number, token_expires_at: number }>(`
+    with ticket as (delete from stream_tickets where hash = $1 returning *)
+    select t.user_id, t.session_id, t.issued_at, extract(epoch from t.token_expires_at)::float8 as token_expires_at
+      from ticket t join users me on me.id = t.user_id
+     where t.expires_at > now() and t.token_expires_at > now() and ${standsSql('t.user_id', 't.session_id', 't.issued_at')}`, [hash])
+  const row = rows[0]
+  if (!row) return undefined
+  return { caller: { userId: row.user_id, sessionId: row.session_id, issuedAt: row.issued_at }, tokenExpiresAt: row.token_expires_at }
 }

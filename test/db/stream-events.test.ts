@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto'
 import t from 'tap'
-import { createEventReader, latestEventId } from '../../db/queries/stream.js'
+import { createEventReader, eventKnown, eventsBetween, issueTicket, latestEventId, pruneFeed, redeemTicket } from '../../db/queries/stream.js'
 import { build, createUser, sql } from '../helpers/app.js'
 
 // The change feed of GET /stream: triggers write one event per committed change, whoever
@@ -91,4 +92,49 @@ t.test('the reader waits for a number still committing, and skips one rolled bac
   t.same(await reader.read(app.pg), [])
   t.same((await reader.read(app.pg)).map(event => JSON.parse(event.data).Post.title), ['past a gap'])
   await idle.query('rollback')
+})
+
+t.test('replay reads a known id onwards; the window keeps recent events and the newest ones', async t => {
+  const app = await build(t)
+  const user = await createUser(app)
+  const start = await latestEventId(app.pg)
+  await sql(app, 'insert into posts (title, content, owner_id) select \'p\' || g, \'x\', ? from generate_series(1, 6) g', [user.id])
+  const [{ last }] = await sql<{ last: string }>(app, 'select max(id) as last from stream_events') as [{ last: string }]
+  const ids = Array.from({ length: 6 }, (_, i) => Number(last) - 5 + i)
+  t.ok(await eventKnown(app.pg, ids[0]!))
+  t.notOk(await eventKnown(app.pg, Number(last) + 1), 'not yet written')
+  t.notOk(await eventKnown(app.pg, 0))
+  t.notOk(await eventKnown(app.pg, Number.MAX_SAFE_INTEGER + 2))
+  t.same((await eventsBetween(app.pg, ids[1]!, ids[4]!)).map(event => event.id), ids.slice(2, 5))
+  t.ok(ids[0]! > start)
+
+  // The four oldest are old, but only those beyond the newest three go.
+  await sql(app, 'update stream_events set created_at = now() - interval \'10 minutes\' where id <= ?', [ids[3]])
+  await pruneFeed(app.pg, { minutes: 5, events: 3 })
+  t.same((await sql<{ id: string }>(app, 'select id from stream_events where id >= ? order by id', [ids[0]])).map(row => Number(row.id)), ids.slice(3), 'old and beyond the newest three: gone')
+  t.notOk(await eventKnown(app.pg, ids[0]!), 'a pruned id is unknown')
+})
+
+t.test('a ticket is taken once, while fresh and while its token stands', async t => {
+  const app = await build(t)
+  const user = await createUser(app)
+  const payload = app.jwt.decode<{ user_id: number, sid: string, iat: number, exp: number }>(user.token)!
+  const caller = { userId: payload.user_id, sessionId: payload.sid, issuedAt: payload.iat }
+  const hash = (name: string) => createHash('sha256').update(name).digest()
+
+  t.ok(await issueTicket(app.pg, caller, hash('one'), payload.exp))
+  const taken = await redeemTicket(app.pg, hash('one'))
+  t.same(taken, { caller, tokenExpiresAt: payload.exp })
+  t.equal(await redeemTicket(app.pg, hash('one')), undefined, 'single use')
+  t.equal(await redeemTicket(app.pg, hash('never issued')), undefined)
+
+  t.ok(await issueTicket(app.pg, caller, hash('stale'), payload.exp))
+  await sql(app, 'update stream_tickets set expires_at = now() - interval \'1 second\'')
+  t.equal(await redeemTicket(app.pg, hash('stale')), undefined, 'expired')
+  t.same(await sql(app, 'select count(*)::int as n from stream_tickets'), [{ n: 0 }], 'and gone')
+
+  t.ok(await issueTicket(app.pg, caller, hash('ended'), payload.exp))
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout', headers: user.headers })).statusCode, 204)
+  t.equal(await redeemTicket(app.pg, hash('ended')), undefined, 'its session ended')
+  t.notOk(await issueTicket(app.pg, caller, hash('after'), payload.exp), 'none for an ended session')
 })
