@@ -41,6 +41,8 @@ declare module 'fastify' {
 }
 
 const BEARER = /^bearer$/i
+/** A far-future issue time (year 33658) that PostgreSQL's timestamps still hold. */
+const LATEST_ISSUE_SECONDS = 1e12
 
 /** JWT (HS256) sign and verify, and the `authenticate` hook that protected routes add. */
 export default fp(async function auth (fastify) {
@@ -76,7 +78,9 @@ export default fp(async function auth (fastify) {
     const { user_id: userId, sid, iat, exp } = payload
     if (typeof userId !== 'number' || !isStoredId(userId)) throw new InvalidTokenError()
     if (sid !== undefined && (typeof sid !== 'string' || !isSessionId(sid))) throw new InvalidTokenError()
-    const issuedAt = typeof iat === 'number' && Number.isFinite(iat) ? iat : exp! - lifetime
+    // Held within what a PostgreSQL timestamp can hold (to_timestamp), whatever the claims say.
+    const claimed = typeof iat === 'number' && Number.isFinite(iat) ? iat : exp! - lifetime
+    const issuedAt = Math.min(Math.max(claimed, 0), LATEST_ISSUE_SECONDS)
     request.caller = { userId, sessionId: sid ?? null, issuedAt }
   })
 }, { name: 'auth', dependencies: ['config'] })
