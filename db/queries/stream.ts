@@ -1,5 +1,5 @@
 import { CALLER_STANDS, callerValues, standsSql, type Caller } from './caller.js'
-import type { Queryable } from './queryable.js'
+import { run, type Queryable } from './queryable.js'
 
 /** A change as `GET /stream` sends it: `data` is the event's JSON, on one line. */
 export interface ChangeEvent {
@@ -16,6 +16,7 @@ const WRITER_LOCK_HOLDERS = `select virtualtransaction from pg_locks
     and classid = 1886352244 and objid = 1 and objsubid = 2 and granted`
 
 interface EventRow { id: string, post_id: number, type: ChangeEvent['type'], data: string }
+const EVENT_COLUMNS = 'id, post_id, type, data'
 
 const toEvent = (row: EventRow): ChangeEvent =>
   // The triggers' JSON has spaces around every colon; clients get it compact.
@@ -37,20 +38,20 @@ export function createEventReader (after: number) {
   async function read (db: Queryable, limit = 500): Promise<ChangeEvent[]> {
     let settledBelow = 0
     if (watch) {
-      const { rows } = await db.query<{ running: boolean }>(`select exists (${WRITER_LOCK_HOLDERS} and virtualtransaction = any($1::text[])) as running`, [watch.holders])
-      if (!rows[0]!.running) {
+      const [still] = await run<{ running: boolean }>(db, 'stream-writers-running', `select exists (${WRITER_LOCK_HOLDERS} and virtualtransaction = any($1::text[])) as running`, [watch.holders])
+      if (!still!.running) {
         settledBelow = watch.covers
         watch = undefined
       }
     }
-    const { rows } = await db.query<EventRow>('select id, post_id, type, data from stream_events where id > $1 order by id limit $2', [horizon, limit])
+    const rows = await run<EventRow>(db, 'stream-events-after', `select ${EVENT_COLUMNS} from stream_events where id > $1 order by id limit $2`, [horizon, limit])
     const events: ChangeEvent[] = []
     for (const row of rows) {
       const id = Number(row.id)
       if (id !== horizon + 1 && id > settledBelow) {
         // Noted after the rows were read: every writer that may fill the gap is among them.
-        const holders = await db.query<{ virtualtransaction: string }>(WRITER_LOCK_HOLDERS)
-        watch = { holders: holders.rows.map(holder => holder.virtualtransaction), covers: Number(rows[rows.length - 1]!.id) }
+        const holders = await run<{ virtualtransaction: string }>(db, 'stream-writers', WRITER_LOCK_HOLDERS, [])
+        watch = { holders: holders.map(holder => holder.virtualtransaction), covers: Number(rows[rows.length - 1]!.id) }
         break
       }
       events.push(toEvent(row))
@@ -75,13 +76,13 @@ export async function latestEventId (db: Queryable): Promise<number> {
 /** Whether the feed still holds event `id`: a `Last-Event-ID` that can be replayed from. */
 export async function eventKnown (db: Queryable, id: number): Promise<boolean> {
   if (!Number.isSafeInteger(id) || id < 1) return false
-  const { rows } = await db.query('select from stream_events where id = $1', [id])
+  const rows = await run(db, 'stream-event-known', 'select from stream_events where id = $1', [id])
   return rows.length > 0
 }
 
 /** The events after `after` up to `through`, in order: a reconnecting client's replay. */
 export async function eventsBetween (db: Queryable, after: number, through: number): Promise<ChangeEvent[]> {
-  const { rows } = await db.query<EventRow>('select id, post_id, type, data from stream_events where id > $1 and id <= $2 order by id', [after, through])
+  const rows = await run<EventRow>(db, 'stream-events-between', `select ${EVENT_COLUMNS} from stream_events where id > $1 and id <= $2 order by id`, [after, through])
   return rows.map(toEvent)
 }
 
@@ -105,7 +106,7 @@ export const TICKET_SECONDS = 30
 
 /** Stores a ticket (by hash) for the caller, when its token still stands. */
 export async function issueTicket (db: Queryable, caller: Caller, hash: Buffer, tokenExpiresAt: number): Promise<boolean> {
-  const { rows } = await db.query(`
+  const rows = await run(db, 'issue-stream-ticket', `
     insert into stream_tickets (hash, user_id, session_id, issued_at, token_expires_at, expires_at)
     select $4, me.id, $2::uuid, $3::float8, to_timestamp($5::float8), now() + make_interval(secs => ${TICKET_SECONDS})
       from users me where me.id = $1 and ${CALLER_STANDS}
@@ -124,7 +125,7 @@ export interface RedeemedTicket {
  * only while unexpired and while the caller's token would still stand.
  */
 export async function redeemTicket (db: Queryable, hash: Buffer): Promise<RedeemedTicket | undefined> {
-  const { rows } = await db.query<{ user_id: number, session_id: string | null, issued_at: number, token_expires_at: number }>(`
+  const rows = await run<{ user_id: number, session_id: string | null, issued_at: number, token_expires_at: number }>(db, 'redeem-stream-ticket', `
     with ticket as (delete from stream_tickets where hash = $1 returning *)
     select t.user_id, t.session_id, t.issued_at, extract(epoch from t.token_expires_at)::float8 as token_expires_at
       from ticket t join users me on me.id = t.user_id
