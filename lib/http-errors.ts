@@ -10,6 +10,7 @@ export const InvalidCredentialsError = createError('POSTLINE_INVALID_CREDENTIALS
 export const MalformedFormError = createError('POSTLINE_MALFORMED_FORM', 'The form body could not be read', 400)
 export const ForbiddenError = createError('POSTLINE_FORBIDDEN', 'Not authorized to perform requested action', 403)
 export const UserNotFoundError = createError('POSTLINE_USER_NOT_FOUND', 'User with id: %s does not exist', 404)
+export const InvalidTicketError = createError('POSTLINE_INVALID_TICKET', 'Invalid, used or expired stream ticket', 401)
 export const SessionNotFoundError = createError('POSTLINE_SESSION_NOT_FOUND', 'Session with id: %s does not exist', 404)
 export const PostNotFoundError = createError('POSTLINE_POST_NOT_FOUND', 'Post with id: %s does not exist', 404)
 export const VoteConflictError = createError('POSTLINE_VOTE_CONFLICT', 'user %s has already voted on post %s', 409)

@@ -37,6 +37,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     caller: Caller
+    /** When the bearer token expires, in seconds since the epoch (set with `caller`). */
+    tokenExpiresAt: number
   }
 }
 
@@ -61,6 +63,7 @@ export default fp(async function auth (fastify) {
   // A token without `iat` (the course's) was issued one lifetime before it expires.
   const lifetime = config.ACCESS_TOKEN_EXPIRE_MINUTES * 60
   fastify.decorateRequest('caller', null as unknown as Caller)
+  fastify.decorateRequest('tokenExpiresAt', 0)
   fastify.decorate('authenticate', async function authenticate (request: FastifyRequest) {
     const header = request.headers.authorization
     if (!header) throw new NotAuthenticatedError()
@@ -82,5 +85,6 @@ export default fp(async function auth (fastify) {
     const claimed = typeof iat === 'number' && Number.isFinite(iat) ? iat : exp! - lifetime
     const issuedAt = Math.min(Math.max(claimed, 0), LATEST_ISSUE_SECONDS)
     request.caller = { userId, sessionId: sid ?? null, issuedAt }
+    request.tokenExpiresAt = exp!
   })
 }, { name: 'auth', dependencies: ['config'] })

@@ -59,6 +59,8 @@ const RETRY_AFTER = { 'Retry-After': { type: 'integer', description: 'Seconds to
 export const TooManyRequestsSchema = errorResponse('Over RATE_LIMIT requests a minute from this address (with `Retry-After`)', 'Too many requests: retry in 42 seconds', RETRY_AFTER)
 export const TooManyAttemptsSchema = errorResponse('Over LOGIN_RATE_LIMIT attempts a minute from this address or for this account, or over RATE_LIMIT requests a minute from this address (with `Retry-After`)', 'Too many requests: retry in 42 seconds', RETRY_AFTER)
 export const ServiceUnavailableSchema = errorResponse('The database cannot be reached, the server is overloaded, or it is shutting down (with `Retry-After`)', 'Service unavailable', RETRY_AFTER)
+/** `GET /stream`'s 503: besides the usual reasons, this process holds STREAM_MAX_CONNECTIONS streams. */
+export const StreamsUnavailableSchema = errorResponse('Over STREAM_MAX_CONNECTIONS streams are open on this process, the database cannot be reached, the server is overloaded, or it is shutting down (with `Retry-After`)', 'Service unavailable', RETRY_AFTER)
 /** /health's only 503: it reads no database and is never shed. */
 export const ShuttingDownSchema = errorResponse('The server is shutting down: a request that arrives while it drains (with `Retry-After` and `Connection: close`)', 'Service unavailable', RETRY_AFTER)
 export const UnauthorizedSchema = errorResponse('Not authenticated, or the token is invalid or expired (with `WWW-Authenticate: Bearer`)', 'Could not validate credentials', {

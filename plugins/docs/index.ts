@@ -47,6 +47,7 @@ export default fp(async function docs (fastify) {
         { name: 'Authentication', description: 'Logging in for a bearer token (OAuth2 password flow, at `/login` as the course does, or at `/auth/token`, which also gives a refresh token); refreshing it (`POST /auth/token` with `grant_type=refresh_token` and the last refresh token: each is single use); listing and ending sessions' },
         { name: 'Posts', description: 'Writing, reading, searching and paging through posts' },
         { name: 'Vote', description: 'Voting for posts' },
+        { name: 'Live updates', description: 'New posts, edits, deletions and vote counts as they are committed, over Server-Sent Events, with replay after a reconnect' },
         { name: 'Health', description: 'Liveness and readiness for load balancers and orchestrators' }
       ],
       components: {

@@ -53,11 +53,13 @@ const CONTRACT_STATUSES: Record<string, Record<string, string[]>> = {
     delete: ['204', '401', '403', '404', '422']
   },
   '/vote': { post: ['201', '401', '404', '409', '422'] },
+  '/stream': { get: ['200', '401', '422', '503'] },
+  '/stream/tickets': { post: ['201', '401', '422'] },
   '/health': { get: ['200'] },
   '/ready': { get: ['200', '503'] }
 }
 
-const PROTECTED = [['/users/me', 'get'], ['/users/me', 'delete'], ['/users/me/password', 'put'], ['/auth/logout', 'post'], ['/auth/sessions', 'get'], ['/auth/sessions/{id}', 'delete'], ['/users/{id}/posts', 'get'], ['/posts', 'get'], ['/posts', 'post'], ['/posts/{id}', 'get'], ['/posts/{id}', 'put'], ['/posts/{id}', 'patch'], ['/posts/{id}', 'delete'], ['/vote', 'post']]
+const PROTECTED = [['/users/me', 'get'], ['/users/me', 'delete'], ['/users/me/password', 'put'], ['/auth/logout', 'post'], ['/auth/sessions', 'get'], ['/auth/sessions/{id}', 'delete'], ['/users/{id}/posts', 'get'], ['/posts', 'get'], ['/posts', 'post'], ['/posts/{id}', 'get'], ['/posts/{id}', 'put'], ['/posts/{id}', 'patch'], ['/posts/{id}', 'delete'], ['/vote', 'post'], ['/stream', 'get'], ['/stream/tickets', 'post']]
 const PUBLIC = [['/', 'get'], ['/users', 'post'], ['/users/{id}', 'get'], ['/login', 'post'], ['/auth/token', 'post']]
 
 function operations (doc: OpenApiDocument): [path: string, method: string, operation: Operation][] {
@@ -111,7 +113,7 @@ t.test('the document lists every route of the contract with its methods, and no 
 
 t.test('every operation has a summary and a tag', async t => {
   const all = operations(doc)
-  t.equal(all.length, 21)
+  t.equal(all.length, 23)
   for (const [path, method, operation] of all) {
     t.match(operation.summary, /\S/, `${method} ${path} summary`)
     t.ok(Array.isArray(operation.tags) && operation.tags.length > 0, `${method} ${path} tags`)
@@ -176,7 +178,7 @@ t.test('every request and response body has an example that fills every field an
   t.ok(bodies >= 40, `${bodies} bodies checked`)
 })
 
-t.test('operations are grouped under the Users, Authentication, Posts and Vote tags', async t => {
+t.test('operations are grouped under the Users, Authentication, Posts, Vote and Live updates tags', async t => {
   const tagOf = (path: string, method: string) => doc.paths[path]?.[method]?.tags
   t.strictSame(tagOf('/users', 'post'), ['Users'])
   t.strictSame(tagOf('/users/{id}', 'get'), ['Users'])
@@ -185,11 +187,23 @@ t.test('operations are grouped under the Users, Authentication, Posts and Vote t
   for (const method of ['get', 'put', 'patch', 'delete']) t.strictSame(tagOf('/posts/{id}', method), ['Posts'], `${method} /posts/{id}`)
   for (const method of ['get', 'post']) t.strictSame(tagOf('/posts', method), ['Posts'], `${method} /posts`)
   t.strictSame(tagOf('/vote', 'post'), ['Vote'])
+  t.strictSame(tagOf('/stream', 'get'), ['Live updates'])
+  t.strictSame(tagOf('/stream/tickets', 'post'), ['Live updates'])
+})
+
+t.test('GET /stream is documented as an event stream, with the stream ticket in its query', async t => {
+  const operation = doc.paths['/stream']?.get
+  const content = operation?.responses?.['200']?.content ?? {}
+  t.strictSame(Object.keys(content), ['text/event-stream'])
+  t.match(content['text/event-stream']?.example, /^id: \d+\nevent: post\.created\ndata: \{/m, 'the example is SSE framing')
+  t.ok(operation?.parameters?.some(parameter => parameter.in === 'query' && parameter.name === 'ticket'), 'ticket')
+  t.ok(operation?.parameters?.some(parameter => parameter.in === 'header' && parameter.name === 'last-event-id'), 'Last-Event-ID')
+  t.strictSame(schemaOf(doc.paths['/stream/tickets']?.post, '201'), ref('StreamTicket'), 'POST /stream/tickets answers a StreamTicket')
 })
 
 t.test('each tag the operations use is declared with a description', async t => {
   const declared = new Map((doc.tags ?? []).map(tag => [tag.name, tag.description]))
-  for (const name of ['Users', 'Authentication', 'Posts', 'Vote']) {
+  for (const name of ['Users', 'Authentication', 'Posts', 'Vote', 'Live updates']) {
     t.match(declared.get(name), /\S/, `${name} has a description`)
   }
   for (const [path, method, operation] of operations(doc)) {
@@ -323,6 +337,8 @@ t.test('every operation has a stable, readable and unique operationId', async t 
     'patch /posts/{id}': 'patchPost',
     'delete /posts/{id}': 'deletePost',
     'post /vote': 'vote',
+    'get /stream': 'openStream',
+    'post /stream/tickets': 'createStreamTicket',
     'post /auth/token': 'token',
     'post /auth/logout': 'logout',
     'get /auth/sessions': 'listSessions',

@@ -1,0 +1,236 @@
+import http from 'node:http'
+import { readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { load, mean, type Measure } from './load.js'
+import type { Check } from './report.js'
+import { SCENARIOS, benchUserCount, random, type BenchData } from './scenarios.js'
+import { startServer, type BenchServer } from './servers.js'
+
+// The `stream` scenario: SUBSCRIBERS streams open on one Postline process while another
+// process takes VOTES_PER_SECOND votes and POSTS_PER_SECOND new posts; every event is timed
+// from the moment its write was sent (an upper bound on commit-to-receipt) to its arrival at
+// each subscriber. Then the write routes' rates with the change feed's triggers on and off.
+
+const SUBSCRIBERS = 2000
+const VOTES_PER_SECOND = 100
+const POSTS_PER_SECOND = 10
+const STREAMS_PORT = 18_084
+const WRITES_PORT = 18_085
+/** The change feed's triggers (from the stream migration), switched off for the "off" runs. */
+const FEED_FUNCTIONS = ['stream_post_changed', 'stream_votes_changed']
+
+export interface StreamBenchOptions {
+  data: BenchData
+  env: Record<string, string>
+  seconds: number
+  warmup: number
+  rounds: number
+  connections: number
+  log: (message: string) => void
+}
+
+export interface StreamBenchResult {
+  checks: Check[]
+  figures: Record<string, unknown>
+}
+
+/** Latencies in whole milliseconds, counted per millisecond (up to a minute). */
+class Latencies {
+  private readonly counts = new Uint32Array(60_001)
+  total = 0
+  add (ms: number) {
+    this.counts[Math.min(60_000, Math.max(0, Math.round(ms)))]!++
+    this.total++
+  }
+
+  quantile (q: number): number {
+    let seen = 0
+    for (let ms = 0; ms < this.counts.length; ms++) {
+      seen += this.counts[ms]!
+      if (seen >= q * this.total) return ms
+    }
+    return Number.NaN
+  }
+}
+
+/** The server's peak resident memory so far (VmHWM), in MB. */
+const peakRssMb = (server: BenchServer) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024
+
+/** A write the subscribers should see: when it was sent. */
+type Sent = Map<string, number>
+
+/**
+ * One subscriber: a `GET /stream` read block by block. Only the events of the bench's writes
+ * are timed (by the post's title for a new post, by its id for a vote: each post is voted on once).
+ */
+function subscribe (url: string, token: string, sent: Sent, latencies: Latencies, delivered: Map<string, number>): Promise<http.ClientRequest> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(`${url}/stream`, { agent: false, headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } }, response => {
+      if (response.statusCode !== 200) {
+        reject(new Error(`GET /stream answered ${response.statusCode}`))
+        response.resume()
+        return
+      }
+      response.setEncoding('utf8')
+      let buffer = ''
+      response.on('data', (chunk: string) => {
+        const now = performance.now()
+        buffer += chunk
+        let end
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end)
+          buffer = buffer.slice(end + 2)
+          const key = block.includes('event: post.created')
+            ? /"title":"(stream-bench [^"]+)"/.exec(block)?.[1]
+            : block.includes('event: post.votes') ? /data: \{"id":(\d+),/.exec(block)?.[1] : undefined
+          const at = key === undefined ? undefined : sent.get(key)
+          if (at !== undefined) {
+            latencies.add(now - at)
+            delivered.set(key!, (delivered.get(key!) ?? 0) + 1)
+          }
+        }
+      })
+      resolve(request)
+    })
+    request.on('error', reject)
+  })
+}
+
+/** Pairs of a bench user and a post, each post once, with whether the user has voted on it now. */
+async function votePairs (data: BenchData, count: number) {
+  const next = random(13)
+  const posts = Array.from({ length: data.posts }, (_, i) => i + 1)
+  for (let i = posts.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1))
+    ;[posts[i], posts[j]] = [posts[j]!, posts[i]!]
+  }
+  const users = benchUserCount(data.users)
+  const pairs = posts.slice(0, count).map(post => ({ user: 1 + Math.floor(next() * users), post, voted: false }))
+  const { rows } = await data.db.query<{ user_id: number, post_id: number }>(
+    'select user_id, post_id from votes where (user_id, post_id) in (select * from unnest($1::int[], $2::int[]))',
+    [pairs.map(pair => pair.user), pairs.map(pair => pair.post)])
+  const voted = new Set(rows.map(row => `${row.user_id}:${row.post_id}`))
+  for (const pair of pairs) pair.voted = voted.has(`${pair.user}:${pair.post}`)
+  return pairs
+}
+
+/** Sends `perSecond` requests a second for `seconds`, each made by `send(i)`; resolves when all are answered. */
+async function paced (perSecond: number, seconds: number, send: (i: number) => Promise<unknown>): Promise<void> {
+  const answers: Promise<unknown>[] = []
+  const started = performance.now()
+  for (let i = 0; i < perSecond * seconds; i++) {
+    const due = started + (i * 1000) / perSecond
+    const wait = due - performance.now()
+    if (wait > 1) await sleep(wait)
+    answers.push(send(i))
+  }
+  await Promise.all(answers)
+}
+
+async function setFeedTriggers (data: BenchData, enabled: boolean) {
+  const { rows } = await data.db.query<{ relation: string, name: string }>(
+    'select tgrelid::regclass::text as relation, tgname as name from pg_trigger where tgfoid = any($1::regproc[])', [FEED_FUNCTIONS])
+  if (rows.length === 0) throw new Error('the change feed\'s triggers are missing: is the database migrated?')
+  for (const { relation, name } of rows) await data.db.query(`alter table ${relation} ${enabled ? 'enable' : 'disable'} trigger "${name}"`)
+}
+
+export async function runStreamBench ({ data, env, seconds, warmup, rounds, connections, log }: StreamBenchOptions): Promise<StreamBenchResult> {
+  const servers: BenchServer[] = []
+  try {
+    const streams = await startServer('postline', STREAMS_PORT, env)
+    const writes = await startServer('postline', WRITES_PORT, env)
+    servers.push(streams, writes)
+    const sent: Sent = new Map()
+    const latencies = new Latencies()
+    const delivered = new Map<string, number>()
+
+    log(`stream: opening ${SUBSCRIBERS} streams`)
+    const rssBefore = streams.rssMb()
+    const users = benchUserCount(data.users)
+    const requests: http.ClientRequest[] = []
+    for (let i = 0; i < SUBSCRIBERS; i += 100) {
+      requests.push(...await Promise.all(Array.from({ length: Math.min(100, SUBSCRIBERS - i) }, (_, j) =>
+        subscribe(streams.url, data.token(1 + ((i + j) % users)), sent, latencies, delivered))))
+    }
+    await sleep(1000)
+    const rssIdle = streams.rssMb()
+
+    const pairs = await votePairs(data, VOTES_PER_SECOND * seconds)
+    const writeLatencies = new Latencies()
+    const writeFailures: string[] = []
+    const write = async (path: string, token: string, body: object, key: string) => {
+      const at = performance.now()
+      sent.set(key, at)
+      const response = await fetch(`${writes.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      writeLatencies.add(performance.now() - at)
+      if (response.status !== 201) writeFailures.push(`${response.status} ${path} ${(await response.text()).slice(0, 200)}`)
+      else await response.arrayBuffer()
+    }
+    log(`stream: ${VOTES_PER_SECOND} votes/s and ${POSTS_PER_SECOND} posts/s through another process for ${seconds} s`)
+    const cpuBefore = streams.cpuSeconds()
+    const started = performance.now()
+    await Promise.all([
+      paced(VOTES_PER_SECOND, seconds, i => {
+        const pair = pairs[i]!
+        return write('/vote', data.token(pair.user), { post_id: pair.post, dir: pair.voted ? 0 : 1 }, String(pair.post))
+      }),
+      paced(POSTS_PER_SECOND, seconds, i => write('/posts', data.token(1 + (i % users)), { title: `stream-bench ${i}`, content: 'Written by the stream benchmark, removed after it.' }, `stream-bench ${i}`))
+    ])
+    // The last events' way to the subscribers.
+    await sleep(2000)
+    const busySeconds = (performance.now() - started) / 1000
+    const cpuCores = (streams.cpuSeconds() - cpuBefore) / busySeconds
+    const rssLoaded = streams.rssMb()
+    const rssPeak = peakRssMb(streams)
+    const expected = sent.size * SUBSCRIBERS
+    const got = [...delivered.values()].reduce((sum, n) => sum + n, 0)
+    for (const request of requests) request.destroy()
+
+    // Back as seeded: the votes toggled back, the new posts removed.
+    await data.db.query(`
+      with pairs as (select * from unnest($1::int[], $2::int[], $3::bool[]) as p(user_id, post_id, voted)),
+           gone as (delete from votes v using pairs p where not p.voted and v.user_id = p.user_id and v.post_id = p.post_id)
+      insert into votes (user_id, post_id) select user_id, post_id from pairs where voted on conflict do nothing`,
+    [pairs.map(pair => pair.user), pairs.map(pair => pair.post), pairs.map(pair => pair.voted)])
+    await data.db.query('delete from posts where id > $1', [data.posts])
+    await streams.stop()
+
+    log('stream: the write routes with the change feed\'s triggers on and off')
+    const onOff: Record<string, { on: Measure[], off: Measure[] }> = {}
+    for (const name of ['vote-toggle', 'create-post']) {
+      const scenario = SCENARIOS.find(s => s.name === name)!
+      onOff[name] = { on: [], off: [] }
+      for (let round = 0; round < rounds; round++) {
+        for (const enabled of round % 2 === 0 ? [true, false] : [false, true]) {
+          await setFeedTriggers(data, enabled)
+          const target = { url: writes.url, connections }
+          await load(writes.url, await scenario.request(data, target), warmup, connections, log)
+          const measure = await load(writes.url, await scenario.request(data, target), seconds, connections, log)
+          await scenario.cleanup?.(data)
+          onOff[name]![enabled ? 'on' : 'off'].push(measure)
+          log(`${name} with the feed ${enabled ? 'on' : 'off'}, round ${round + 1}: ${measure.rps.toFixed(0)} req/s`)
+        }
+      }
+    }
+    await setFeedTriggers(data, true)
+
+    const p50 = latencies.quantile(0.5)
+    const p99 = latencies.quantile(0.99)
+    const checks: Check[] = [
+      [`stream: every event reaches all ${SUBSCRIBERS} subscribers`, got === expected && writeFailures.length === 0,
+        `${got} of ${expected} deliveries (${sent.size} writes)${writeFailures.length ? `; ${writeFailures.length} writes failed: ${writeFailures.slice(0, 2).join('; ')}` : ''}`],
+      ['stream: delivery p99 < 250 ms (from the write sent to each subscriber\'s receipt)', p99 < 250,
+        `p50 ${p50} ms, p99 ${p99} ms, max ${latencies.quantile(1)} ms; the writes themselves: p50 ${writeLatencies.quantile(0.5)} ms, p99 ${writeLatencies.quantile(0.99)} ms`],
+      [`stream: RSS < 300 MB with ${SUBSCRIBERS} subscribers`, rssPeak < 300,
+        `peak ${rssPeak.toFixed(0)} MB (${rssBefore.toFixed(0)} MB before the streams, ${rssIdle.toFixed(0)} MB with them idle, ${rssLoaded.toFixed(0)} MB after the writes); CPU ${cpuCores.toFixed(2)} cores while delivering`]
+    ]
+    for (const [name, { on, off }] of Object.entries(onOff)) {
+      const ratio = mean(on).rps / mean(off).rps
+      checks.push([`${name}: req/s with the feed on ≥ 0.9× off`, ratio >= 0.9, `${ratio.toFixed(2)}× (${mean(on).rps.toFixed(0)} vs ${mean(off).rps.toFixed(0)} req/s; p99 ${mean(on).p99} vs ${mean(off).p99} ms)`])
+    }
+    return { checks, figures: { p50, p99, expected, got, rssBefore, rssIdle, rssLoaded, rssPeak, cpuCores, onOff } }
+  } finally {
+    await setFeedTriggers(data, true).catch(() => {})
+    for (const server of servers) await server.stop()
+  }
+}

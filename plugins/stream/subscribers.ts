@@ -1,0 +1,94 @@
+import type {} from '@fastify/sse'
+import type { FastifyReply } from 'fastify'
+import type { Caller } from '../../db/queries/caller.js'
+import type { ChangeEvent } from '../../db/queries/stream.js'
+
+/** A client that stops reading is dropped once this much waits for it (and it has taken nothing for STALL_MS). */
+export const MAX_QUEUED_BYTES = 1024 * 1024
+/** How long a client over MAX_QUEUED_BYTES may go without taking a byte: a burst larger than the limit does not drop a client that reads. */
+const STALL_MS = 1000
+/** What no client may hold, reading or not. */
+const HARD_LIMIT_BYTES = 8 * MAX_QUEUED_BYTES
+
+export interface Subscriber {
+  reply: FastifyReply
+  caller: Caller
+  /** When its token expires, in seconds since the epoch. */
+  tokenExpiresAt: number
+  /** Only events about these posts; null for all. */
+  postIds: Set<number> | null
+  /** The last event it was sent (or replayed): nothing at or below goes out again. */
+  after: number
+  /** Events that arrived while its replay was read, sent once it is. */
+  pending: ChangeEvent[] | null
+  /** Events held while its socket drains. */
+  backlog: ChangeEvent[]
+  backlogBytes: number
+  /** Its socket's bytesWritten when last looked at, and when that last grew. */
+  written: number
+  progressAt: number
+}
+
+const sizeOf = (event: ChangeEvent) => event.data.length + event.type.length + 24
+
+/** Sends events through @fastify/sse, all in one write; drops the client once MAX_QUEUED_BYTES waits. */
+export function deliver (subscriber: Subscriber, events: ChangeEvent[]): void {
+  const { reply } = subscriber
+  const raw = reply.raw
+  if (raw.destroyed || !reply.sse.isConnected) return
+  const wanted = events.filter(event => event.id > subscriber.after && (!subscriber.postIds || subscriber.postIds.has(event.postId)))
+  if (wanted.length === 0) return
+  subscriber.after = wanted[wanted.length - 1]!.id
+  if (raw.writableNeedDrain || subscriber.backlog.length > 0) {
+    for (const event of wanted) subscriber.backlogBytes += sizeOf(event)
+    subscriber.backlog.push(...wanted)
+    if (dropIfStalled(subscriber)) return
+    if (subscriber.backlog.length === wanted.length) raw.once('drain', () => flushBacklog(subscriber))
+    return
+  }
+  send(subscriber, wanted)
+}
+
+/**
+ * Drops the client (destroys its socket) when more than MAX_QUEUED_BYTES wait for it and its
+ * socket has taken nothing for STALL_MS, or when more than HARD_LIMIT_BYTES wait; says whether it did.
+ */
+export function dropIfStalled (subscriber: Subscriber, now = Date.now()): boolean {
+  const raw = subscriber.reply.raw
+  if (raw.destroyed) return true
+  const written = raw.socket?.bytesWritten ?? 0
+  if (written !== subscriber.written) {
+    subscriber.written = written
+    subscriber.progressAt = now
+  }
+  const waiting = raw.writableLength + subscriber.backlogBytes
+  if (waiting > HARD_LIMIT_BYTES || (waiting > MAX_QUEUED_BYTES && now - subscriber.progressAt >= STALL_MS)) {
+    subscriber.reply.log.info({ queued: waiting }, 'stream: a client that stopped reading is dropped')
+    raw.destroy()
+    return true
+  }
+  return false
+}
+
+function flushBacklog (subscriber: Subscriber) {
+  const held = subscriber.backlog
+  subscriber.backlog = []
+  subscriber.backlogBytes = 0
+  if (held.length > 0 && !subscriber.reply.raw.destroyed) send(subscriber, held)
+}
+
+function send (subscriber: Subscriber, events: ChangeEvent[]) {
+  const { sse, raw } = subscriber.reply
+  raw.cork()
+  for (const event of events) {
+    sse.send({ id: String(event.id), event: event.type, data: event.data }).catch(() => {})
+  }
+  process.nextTick(() => raw.uncork())
+}
+
+/** Votes on one post within one read are merged into the last, which carries the latest count. */
+export function mergeVotes (events: ChangeEvent[]): ChangeEvent[] {
+  const lastVotes = new Map<number, number>()
+  for (const event of events) if (event.type === 'post.votes') lastVotes.set(event.postId, event.id)
+  return events.filter(event => event.type !== 'post.votes' || lastVotes.get(event.postId) === event.id)
+}
