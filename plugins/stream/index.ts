@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import type { Caller } from '../../db/queries/caller.js'
 import { startChangeFeed } from '../../db/change-feed.js'
 import { endedCallers, eventKnown, eventsBetween, pruneFeed, type ChangeEvent } from '../../db/queries/stream.js'
-import { deliver, dropIfStalled, mergeVotes, type Subscriber } from './subscribers.js'
+import { deliver, dropIfStalled, frame, mergeVotes, type Subscriber } from './subscribers.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,8 +26,8 @@ export interface SubscribeOptions {
   lastEventId: string | undefined
 }
 
-const READ_INTERVAL_MS = 25
-const PING_MS = 15_000
+const READ_INTERVAL_MS = 50
+const PING_MS = 10_000
 /** How often the streams' tokens and sessions are checked (an ended one closes within this). */
 const CHECK_MS = 2_000
 const PRUNE_MS = 30_000
@@ -50,9 +50,10 @@ export default fp(async function stream (fastify) {
 
   const publish = (events: ChangeEvent[]) => {
     const merged = mergeVotes(events)
+    const framed = frame(merged)
     for (const subscriber of subscribers) {
       if (subscriber.pending) subscriber.pending.push(...merged)
-      else deliver(subscriber, merged)
+      else deliver(subscriber, merged, framed)
     }
   }
   const resetAll = () => {
@@ -84,7 +85,7 @@ export default fp(async function stream (fastify) {
     }).then(started => {
       feed = started
       const every = (ms: number, work: () => unknown) => { const timer = setInterval(work, ms); timer.unref(); timers.push(timer) }
-      every(PING_MS, () => { for (const subscriber of subscribers) if (subscriber.backlog.length === 0) subscriber.reply.raw.write(': ping\n\n') })
+      every(PING_MS, () => { for (const subscriber of subscribers) if (!subscriber.reply.raw.writableNeedDrain) subscriber.reply.raw.write(': ping\n\n') })
       every(CHECK_MS, checkCallers)
       every(PRUNE_MS, () => pruneFeed(fastify.pg, REPLAY_WINDOW).catch(err => log.warn({ err: { message: err.message } }, 'stream: the feed could not be pruned')))
       return started
@@ -104,8 +105,6 @@ export default fp(async function stream (fastify) {
       postIds: postIds ? new Set(postIds) : null,
       after: started.horizon,
       pending: [],
-      backlog: [],
-      backlogBytes: 0,
       written: 0,
       progressAt: Date.now()
     }

@@ -21,32 +21,29 @@ export interface Subscriber {
   after: number
   /** Events that arrived while its replay was read, sent once it is. */
   pending: ChangeEvent[] | null
-  /** Events held while its socket drains. */
-  backlog: ChangeEvent[]
-  backlogBytes: number
   /** Its socket's bytesWritten when last looked at, and when that last grew. */
   written: number
   progressAt: number
 }
 
-const sizeOf = (event: ChangeEvent) => event.data.length + event.type.length + 24
+/** Events as they go on the wire (`id`, `event`, one line of `data`: the feed's JSON has no newline). */
+export const frame = (events: ChangeEvent[]): Buffer =>
+  Buffer.from(events.map(event => `id: ${event.id}\nevent: ${event.type}\ndata: ${event.data}\n\n`).join(''))
 
-/** Sends events through @fastify/sse, all in one write; drops the client once MAX_QUEUED_BYTES waits. */
-export function deliver (subscriber: Subscriber, events: ChangeEvent[]): void {
+/**
+ * Writes the events the subscriber wants and has not had, in one write. `framed` is all of
+ * `events` framed: a subscriber that wants them all gets that same buffer, so a batch is
+ * framed once and held once in memory however many sockets it waits on.
+ */
+export function deliver (subscriber: Subscriber, events: ChangeEvent[], framed?: Buffer): void {
   const { reply } = subscriber
   const raw = reply.raw
   if (raw.destroyed || !reply.sse.isConnected) return
   const wanted = events.filter(event => event.id > subscriber.after && (!subscriber.postIds || subscriber.postIds.has(event.postId)))
   if (wanted.length === 0) return
   subscriber.after = wanted[wanted.length - 1]!.id
-  if (raw.writableNeedDrain || subscriber.backlog.length > 0) {
-    for (const event of wanted) subscriber.backlogBytes += sizeOf(event)
-    subscriber.backlog.push(...wanted)
-    if (dropIfStalled(subscriber)) return
-    if (subscriber.backlog.length === wanted.length) raw.once('drain', () => flushBacklog(subscriber))
-    return
-  }
-  send(subscriber, wanted)
+  raw.write(framed && wanted.length === events.length ? framed : frame(wanted))
+  if (raw.writableNeedDrain) dropIfStalled(subscriber)
 }
 
 /**
@@ -61,29 +58,13 @@ export function dropIfStalled (subscriber: Subscriber, now = Date.now()): boolea
     subscriber.written = written
     subscriber.progressAt = now
   }
-  const waiting = raw.writableLength + subscriber.backlogBytes
+  const waiting = raw.writableLength
   if (waiting > HARD_LIMIT_BYTES || (waiting > MAX_QUEUED_BYTES && now - subscriber.progressAt >= STALL_MS)) {
     subscriber.reply.log.info({ queued: waiting }, 'stream: a client that stopped reading is dropped')
     raw.destroy()
     return true
   }
   return false
-}
-
-function flushBacklog (subscriber: Subscriber) {
-  const held = subscriber.backlog
-  subscriber.backlog = []
-  subscriber.backlogBytes = 0
-  if (held.length > 0 && !subscriber.reply.raw.destroyed) send(subscriber, held)
-}
-
-function send (subscriber: Subscriber, events: ChangeEvent[]) {
-  const { sse, raw } = subscriber.reply
-  raw.cork()
-  for (const event of events) {
-    sse.send({ id: String(event.id), event: event.type, data: event.data }).catch(() => {})
-  }
-  process.nextTick(() => raw.uncork())
 }
 
 /** Votes on one post within one read are merged into the last, which carries the latest count. */
