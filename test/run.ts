@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,17 +18,25 @@ if (!process.env.DATABASE_URL) {
   process.env.DATABASE_URL = embedded.url
 }
 
+/** Runs an npm script; resolves with its exit code. */
+const npmRun = (script: string) => new Promise<number>(resolve =>
+  spawn('npm', ['run', '-s', script], { stdio: 'inherit' }).on('close', code => resolve(code ?? 1)))
+
+// The whole suite (no files named) is linted and type-checked first; these, the build and the
+// template's migrations each take one core for a while, so they run side by side.
+const checks = process.argv.length > 2 ? [] : ['lint', 'typecheck']
+// Built once here, as `npm start` builds it: the server processes the tests start run compiled.
+const prepared = Promise.all([...checks, 'build'].map(npmRun))
 // Migrated once here: each test's database is a copy of it (see createTestDatabase).
 const template = await createTemplateDatabase(process.env.DATABASE_URL!)
 process.env[TEMPLATE_VARIABLE] = template.name
 
-// Built once here, as `npm start` builds it: the server processes the tests start run compiled.
-const built = spawnSync('npm', ['run', '-s', 'build'], { stdio: 'inherit' })
-if (built.status !== 0) {
+const failed = (await prepared).find(code => code !== 0)
+if (failed !== undefined) {
   await template.drop()
   if (embedded) await embedded.stop()
   if (dataDir) rmSync(dataDir, { recursive: true, force: true })
-  process.exit(built.status ?? 1)
+  process.exit(failed)
 }
 process.env[COMPILED_VARIABLE] = '1'
 
