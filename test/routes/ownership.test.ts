@@ -40,8 +40,17 @@ t.test('the write routes are the ones this file covers', async t => {
   const writes = Object.entries(doc.paths).flatMap(([path, item]) =>
     Object.keys(item).filter(method => ['post', 'put', 'patch', 'delete'].includes(method)).map(method => `${method.toUpperCase()} ${path}`))
   t.strictSame(writes.sort(), ['DELETE /posts/{id}', 'PATCH /posts/{id}', 'POST /login', 'POST /posts', 'POST /users', 'POST /vote', 'PUT /posts/{id}',
-    'POST /auth/token', 'POST /auth/logout', 'DELETE /auth/sessions/{id}', 'PUT /users/me/password', 'DELETE /users/me'].sort(),
+    'POST /auth/token', 'POST /auth/logout', 'DELETE /auth/sessions/{id}', 'PUT /users/me/password', 'DELETE /users/me', 'POST /stream/tickets'].sort(),
   'a new write route needs its ownership cases here')
+})
+
+t.test('a stream ticket is its caller\'s own: it speaks for the token\'s user and session, whatever the body names', async t => {
+  const { alice, bob } = await arrange()
+  const response = await app.inject({ method: 'POST', url: '/stream/tickets', headers: bob.headers, payload: { user_id: alice.id, session_id: null } })
+  t.equal(response.statusCode, 201)
+  const sid = JSON.parse(Buffer.from(bob.token.split('.')[1]!, 'base64url').toString()).sid
+  t.strictSame(await sql(app, 'select user_id, session_id from stream_tickets'), [{ user_id: bob.id, session_id: sid }])
+  await sql(app, 'delete from stream_tickets')
 })
 
 t.test('PUT on another user\'s post is a 403 and changes nothing', async t => {
