@@ -241,7 +241,7 @@ export async function runStreamBench ({ data, env, seconds, warmup, rounds, conn
     ]
     for (const [name, { on, off }] of Object.entries(onOff)) {
       const ratio = mean(on).rps / mean(off).rps
-      checks.push([`${name}: req/s with the feed on ≥ 0.9× off`, ratio >= 0.9, `${ratio.toFixed(2)}× (${mean(on).rps.toFixed(0)} vs ${mean(off).rps.toFixed(0)} req/s; p99 ${mean(on).p99} vs ${mean(off).p99} ms)`])
+      checks.push([`${name}: req/s with the feed on ≥ 0.9× off`, ratio >= 0.9, `${ratio.toFixed(2)}× (${mean(on).rps.toFixed(0)} vs ${mean(off).rps.toFixed(0)} req/s; p99 ${mean(on).p99.toFixed(0)} vs ${mean(off).p99.toFixed(0)} ms)`])
     }
     return { checks, figures: { p50, p99, expected, got, rssBefore, rssIdle, rssLoaded, rssPeak, cpuCores, onOff } }
   } finally {

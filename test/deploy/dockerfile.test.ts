@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, posix, relative } from 'node:path'
@@ -143,7 +143,10 @@ function copy (stage: Stage, args: string, stages: Stage[], ignored: (path: stri
     const target = intoFolder ? join(inStage(stage, dest), basename(source)) : inStage(stage, dest)
     const filter = flags.from === undefined ? (path: string) => !ignored(relative(ROOT, path)) : undefined
     mkdirSync(dirname(target), { recursive: true })
-    cpSync(from, target, { recursive: true, ...(filter ? { filter } : {}) })
+    // From an earlier stage: hard links, the same files at no cost (an image layer is a copy,
+    // but no step here writes to either side afterwards).
+    if (flags.from !== undefined) execFileSync('cp', ['-al', '--', from, target])
+    else cpSync(from, target, { recursive: true, ...(filter ? { filter } : {}) })
   }
 }
 
