@@ -58,6 +58,8 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
       if ((request.query as { ticket?: unknown }).ticket === undefined) await fastify.authenticate(request)
     },
     sse: { kind: 'manual' },
+    // A HEAD would open a stream that sends nothing and never ends (and could spend a ticket).
+    exposeHeadRoute: false,
     schema: {
       tags: ['Live updates'],
       security: bearerSecurity,

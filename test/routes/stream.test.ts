@@ -55,6 +55,8 @@ t.test('bad requests: no token, bad post_id, a refused ticket', async t => {
     t.equal(response.status, 422, query.slice(0, 20))
     t.same((await response.json()).detail[0].loc.slice(0, 2), ['query', 'post_id'])
   }
+  const head = await fetch(`${base}/stream`, { method: 'HEAD', headers: ada.headers, signal: AbortSignal.timeout(3000) })
+  t.equal(head.status, 404, 'HEAD opens no stream')
   for (const ticket of ['nope', ada.token]) {
     const response = await fetch(`${base}/stream?ticket=${encodeURIComponent(ticket)}`)
     t.equal(response.status, 401)
