@@ -5,8 +5,8 @@ import type { ChangeEvent } from '../../db/queries/stream.js'
 
 /** A client that stops reading is dropped once this much waits for it (and it has taken nothing for STALL_MS). */
 export const MAX_QUEUED_BYTES = 1024 * 1024
-/** How long a client over MAX_QUEUED_BYTES may go without taking a byte: a burst larger than the limit does not drop a client that reads. */
-const STALL_MS = 1000
+/** How long a client over MAX_QUEUED_BYTES may go without taking a byte: a burst larger than the limit does not drop a client that reads, even one starved of CPU for a moment. */
+const STALL_MS = 3000
 /** What no client may hold, reading or not. */
 const HARD_LIMIT_BYTES = 8 * MAX_QUEUED_BYTES
 

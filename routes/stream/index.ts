@@ -53,13 +53,12 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/', {
-    // A ticket stands in for the bearer token; without one, the token is checked before validation.
+    // A ticket stands in for the bearer token; without one (and always for a HEAD, which spends
+    // no ticket), the token is checked before validation.
     preParsing: async function authenticateUnlessTicket (request) {
-      if ((request.query as { ticket?: unknown }).ticket === undefined) await fastify.authenticate(request)
+      if (request.method === 'HEAD' || (request.query as { ticket?: unknown }).ticket === undefined) await fastify.authenticate(request)
     },
     sse: { kind: 'manual' },
-    // A HEAD would open a stream that sends nothing and never ends (and could spend a ticket).
-    exposeHeadRoute: false,
     schema: {
       tags: ['Live updates'],
       security: bearerSecurity,
@@ -83,6 +82,11 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async function openStream (request, reply) {
     const { ticket, post_id: postIds } = request.query
     let { caller, tokenExpiresAt } = request
+    if (request.method === 'HEAD') {
+      // What a GET would get, without the stream.
+      if (!await callerStands(fastify.pg, caller)) throw new InvalidTokenError()
+      return reply.code(200).type('text/event-stream').header('cache-control', 'no-cache').send('')
+    }
     if (ticket !== undefined) {
       const redeemed = await redeemTicket(fastify.pg, hashTicket(ticket))
       if (!redeemed) throw new InvalidTicketError()

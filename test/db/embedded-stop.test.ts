@@ -9,10 +9,13 @@ import { freePort, processesWith, spawnServer, startServer, until, waitFor } fro
 
 // A stop asked for at any moment of an embedded start-up: Ctrl-C at a terminal (SIGINT to the
 // whole process group, postgres included if it shares the group) or SIGTERM to the node
-// process alone (systemd, docker stop, kill). Each exits 0 within 2 s of the signal, leaves no
-// process behind, and the next start on the same folder works.
+// process alone (systemd, docker stop, kill). Each exits 0 within 3 s of the signal, leaves no
+// process behind, and the next start on the same folder works. (On an idle machine a stop takes
+// well under a second; the suite runs six files at a time on two cores, and PostgreSQL's
+// shutdown checkpoint then took 2.2 s once. Waiting for the migrations or initdb to finish
+// would take far longer.)
 
-const EXIT_LIMIT_MS = 2_000
+const EXIT_LIMIT_MS = 3_000
 
 const MOMENTS = [
   { name: 'the first log line', line: /no database configured: starting the embedded PostgreSQL/ },
@@ -28,7 +31,7 @@ const STOPS = [
 
 for (const stop of STOPS) {
   for (const moment of MOMENTS) {
-    t.test(`${stop.name} at ${moment.name}: exit 0 within 2 s, nothing left running, the next start works`, async t => {
+    t.test(`${stop.name} at ${moment.name}: exit 0 within 3 s, nothing left running, the next start works`, async t => {
       const dir = mkdtempSync(join(tmpdir(), 'postline-stop-'))
       // Every process the server starts inherits this variable, so that none can hide.
       const marker = `postline-stop-${randomBytes(6).toString('hex')}`

@@ -56,7 +56,9 @@ t.test('bad requests: no token, bad post_id, a refused ticket', async t => {
     t.same((await response.json()).detail[0].loc.slice(0, 2), ['query', 'post_id'])
   }
   const head = await fetch(`${base}/stream`, { method: 'HEAD', headers: ada.headers, signal: AbortSignal.timeout(3000) })
-  t.equal(head.status, 404, 'HEAD opens no stream')
+  t.equal(head.status, 200, 'HEAD answers at once, opening no stream')
+  t.match(head.headers.get('content-type'), /^text\/event-stream/)
+  t.equal((await fetch(`${base}/stream`, { method: 'HEAD', signal: AbortSignal.timeout(3000) })).status, 401, 'HEAD needs the token')
   for (const ticket of ['nope', ada.token]) {
     const response = await fetch(`${base}/stream?ticket=${encodeURIComponent(ticket)}`)
     t.equal(response.status, 401)
