@@ -20,6 +20,8 @@ export interface ChangeFeedOptions {
 }
 
 const BATCH = 500
+/** How far behind the newest number a fresh reader starts (numbers are taken at commit: only a few can be out of order, for a moment). */
+const SETTLE_MARGIN = 1000
 /** The feed's connection, as pg_stat_activity shows it. */
 export const CHANGE_FEED_APPLICATION = 'postline change feed'
 
@@ -36,12 +38,23 @@ export async function startChangeFeed ({ url, log, intervalMs, publish, reset }:
   let stopped = false
   let down = false
 
+  /**
+   * A reader at the newest event below which every number is settled: it starts a little
+   * behind the newest number and reads (dropping) up to where no transaction still
+   * committing may fill a gap, so no event of one is passed over.
+   */
+  async function settledReader (client: pg.Client) {
+    const settled = createEventReader(Math.max(0, await latestEventId(client) - SETTLE_MARGIN))
+    while ((await settled.read(client, BATCH)).length === BATCH);
+    return settled
+  }
+
   async function connect (): Promise<pg.Client> {
     const fresh = await connectClient(url, { connectionTimeoutMillis: 2000, application_name: CHANGE_FEED_APPLICATION })
     if (!reader) {
-      reader = createEventReader(await latestEventId(fresh))
+      reader = await settledReader(fresh)
     } else if (reader.horizon > 0 && !await eventKnown(fresh, reader.horizon)) {
-      reader = createEventReader(await latestEventId(fresh))
+      reader = await settledReader(fresh)
       log.warn('change feed: events were missed while its connection was down; subscribers are told to reload')
       reset()
     }

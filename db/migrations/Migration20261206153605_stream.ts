@@ -53,6 +53,16 @@ end $$;`)
   when ((old.id, old.title, old.content, old.published, old.created_at, old.owner_id) is distinct from (new.id, new.title, new.content, new.published, new.created_at, new.owner_id))
   execute function stream_post_changed();`)
     this.addSql('create constraint trigger "posts_stream_delete" after delete on "posts" deferrable initially deferred for each row execute function stream_post_changed();')
+    // TRUNCATE fires no row trigger: before one (direct, or by a cascade from users), a
+    // post.deleted for each post, numbered then. The truncate's exclusive lock keeps every
+    // other writer of posts waiting until it commits, and the writers' lock is held as at commit.
+    this.addSql(`create function "stream_posts_truncated"() returns trigger language plpgsql as $$
+begin
+  perform pg_advisory_xact_lock_shared(${WRITER_LOCK});
+  insert into stream_events (post_id, type, data) select id, 'post.deleted', json_build_object('id', id)::text from posts order by id;
+  return null;
+end $$;`)
+    this.addSql('create trigger "posts_stream_truncate" before truncate on "posts" for each statement execute function stream_posts_truncated();')
 
     this.addSql(`create function "stream_votes_changed"() returns trigger language plpgsql as $$
 declare
@@ -75,6 +85,8 @@ end $$;`)
     this.addSql('drop trigger if exists "vote_counts_stream_insert" on "vote_counts";')
     this.addSql('drop trigger if exists "vote_counts_stream_update" on "vote_counts";')
     this.addSql('drop function if exists "stream_votes_changed"();')
+    this.addSql('drop trigger if exists "posts_stream_truncate" on "posts";')
+    this.addSql('drop function if exists "stream_posts_truncated"();')
     this.addSql('drop trigger if exists "posts_stream_delete" on "posts";')
     this.addSql('drop trigger if exists "posts_stream_update" on "posts";')
     this.addSql('drop trigger if exists "posts_stream_insert" on "posts";')

@@ -4,15 +4,16 @@ import fp from 'fastify-plugin'
 import type { Caller } from '../../db/queries/caller.js'
 import { startChangeFeed } from '../../db/change-feed.js'
 import { endedCallers, eventKnown, eventsBetween, pruneFeed, type ChangeEvent } from '../../db/queries/stream.js'
-import { deliver, dropIfStalled, frame, mergeVotes, type Subscriber } from './subscribers.js'
+import { deliver, dropIfStalled, frame, mergeVotes, resetFrame, type Subscriber } from './subscribers.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** The live update streams of this process (`GET /stream`). */
     stream: {
-      /** Whether another stream may open (STREAM_MAX_CONNECTIONS). */
-      hasRoom: () => boolean
-      /** Streams the change feed to the reply until the client leaves, its token expires or its session ends. */
+      /** Holds a place for a stream, if STREAM_MAX_CONNECTIONS allows; `subscribe` takes it, `release` gives it back. */
+      reserve: () => boolean
+      release: () => void
+      /** Streams the change feed to the reply until the client leaves, its token expires or its session ends (with a place reserved). */
       subscribe: (reply: FastifyReply, options: SubscribeOptions) => Promise<void>
     }
   }
@@ -33,6 +34,18 @@ const CHECK_MS = 2_000
 const PRUNE_MS = 30_000
 const REPLAY_WINDOW = { minutes: 5, events: 10_000 }
 const EVENT_ID = /^[1-9][0-9]{0,15}$/
+/** A replay goes out this many events at a time, each after the socket has taken the last. */
+const REPLAY_CHUNK = 500
+
+/** Resolves once the socket has taken what waits for it, or has closed. */
+function drained (raw: FastifyReply['raw']): Promise<void> {
+  if (!raw.writableNeedDrain || raw.destroyed) return Promise.resolve()
+  return new Promise(resolve => {
+    const done = () => { raw.off('drain', done); raw.off('close', done); resolve() }
+    raw.once('drain', done)
+    raw.once('close', done)
+  })
+}
 
 /**
  * Live updates: one reader of the change feed per process, started with the first stream,
@@ -44,6 +57,8 @@ export default fp(async function stream (fastify) {
   // Its own heartbeat is off: ours is `: ping`, and waits while a socket drains.
   await fastify.register(fastifySSE, { heartbeatInterval: 0, serializer: (data: string) => data })
   const subscribers = new Set<Subscriber>()
+  /** Places reserved by requests still checking their ticket or token. */
+  let reserved = 0
   let feed: Awaited<ReturnType<typeof startChangeFeed>> | undefined
   let starting: Promise<NonNullable<typeof feed>> | undefined
   const timers: NodeJS.Timeout[] = []
@@ -57,7 +72,8 @@ export default fp(async function stream (fastify) {
     }
   }
   const resetAll = () => {
-    for (const subscriber of subscribers) subscriber.reply.sse.send({ event: 'reset', data: '{}' }).catch(() => {})
+    const reset = resetFrame(feed?.horizon ?? 0)
+    for (const subscriber of subscribers) if (!subscriber.pending && !subscriber.reply.raw.destroyed) subscriber.reply.raw.write(reset)
   }
 
   async function checkCallers () {
@@ -97,19 +113,38 @@ export default fp(async function stream (fastify) {
   }
 
   async function subscribe (reply: FastifyReply, { caller, tokenExpiresAt, postIds, lastEventId }: SubscribeOptions) {
-    const started = await startFeed()
+    // Counted, and heard from, before anything is awaited: a client that leaves while the feed
+    // starts or its replay is read frees its place at once.
+    reserved--
     const subscriber: Subscriber = {
       reply,
       caller,
       tokenExpiresAt,
       postIds: postIds ? new Set(postIds) : null,
-      after: started.horizon,
+      after: 0,
       pending: [],
       written: 0,
       progressAt: Date.now()
     }
     subscribers.add(subscriber)
-    reply.sse.onClose(() => subscribers.delete(subscriber))
+    let gone = false
+    const leave = () => {
+      gone = true
+      subscribers.delete(subscriber)
+    }
+    // The plugin's close (ours, or the client's) and the socket's: whichever comes, even before this.
+    reply.sse.onClose(leave)
+    reply.raw.once('close', leave)
+    if (!reply.sse.isConnected || reply.raw.destroyed) leave()
+    let started
+    try {
+      started = await startFeed()
+    } catch (err) {
+      subscribers.delete(subscriber)
+      throw err
+    }
+    if (gone) return
+    subscriber.after = started.horizon
     reply.sse.keepAlive()
     // A stream outlives any idle timeout of the server's (light-my-request's socket has none).
     const socket = reply.raw.socket
@@ -121,9 +156,14 @@ export default fp(async function stream (fastify) {
         const id = EVENT_ID.test(lastEventId) ? Number(lastEventId) : 0
         if (id > 0 && await eventKnown(fastify.pg, id)) {
           subscriber.after = id
-          deliver(subscriber, await eventsBetween(fastify.pg, id, started.horizon))
+          const replay = await eventsBetween(fastify.pg, id, started.horizon)
+          for (let i = 0; i < replay.length && !reply.raw.destroyed; i += REPLAY_CHUNK) {
+            deliver(subscriber, replay.slice(i, i + REPLAY_CHUNK))
+            await drained(reply.raw)
+          }
         } else {
-          await reply.sse.send({ event: 'reset', data: '{}' })
+          // With the id it stands at, so that the client's next reconnect resumes from there.
+          reply.raw.write(resetFrame(started.horizon))
         }
       }
     } finally {
@@ -134,7 +174,12 @@ export default fp(async function stream (fastify) {
   }
 
   fastify.decorate('stream', {
-    hasRoom: () => subscribers.size < config.STREAM_MAX_CONNECTIONS,
+    reserve: () => {
+      if (subscribers.size + reserved >= config.STREAM_MAX_CONNECTIONS) return false
+      reserved++
+      return true
+    },
+    release: () => { reserved-- },
     subscribe
   })
 

@@ -6,7 +6,7 @@ import type { ChangeEvent } from '../../db/queries/stream.js'
 /** A client that stops reading is dropped once this much waits for it (and it has taken nothing for STALL_MS). */
 export const MAX_QUEUED_BYTES = 1024 * 1024
 /** How long a client over MAX_QUEUED_BYTES may go without taking a byte: a burst larger than the limit does not drop a client that reads, even one starved of CPU for a moment. */
-const STALL_MS = 3000
+const STALL_MS = 1000
 /** What no client may hold, reading or not. */
 const HARD_LIMIT_BYTES = 8 * MAX_QUEUED_BYTES
 
@@ -29,6 +29,10 @@ export interface Subscriber {
 /** Events as they go on the wire (`id`, `event`, one line of `data`: the feed's JSON has no newline). */
 export const frame = (events: ChangeEvent[]): Buffer =>
   Buffer.from(events.map(event => `id: ${event.id}\nevent: ${event.type}\ndata: ${event.data}\n\n`).join(''))
+
+/** `event: reset` (`data: {}`: reload your state), with the id the stream stands at, so that a reconnect resumes from there. */
+export const resetFrame = (horizon: number): string =>
+  `${horizon > 0 ? `id: ${horizon}\n` : ''}event: reset\ndata: {}\n\n`
 
 /**
  * Writes the events the subscriber wants and has not had, in one write. `framed` is all of

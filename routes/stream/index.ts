@@ -9,7 +9,7 @@ import { StreamsUnavailableSchema, UnauthorizedSchema, ValidationErrorSchema, be
 const hashTicket = (ticket: string) => createHash('sha256').update(ticket).digest()
 
 const StreamQuerySchema = Type.Object({
-  ticket: Type.Optional(Type.String({ maxLength: 4096, description: 'A ticket from `POST /stream/tickets`, for clients that cannot send a header (EventSource); taken once' })),
+  ticket: Type.Optional(Type.String({ description: 'A ticket from `POST /stream/tickets`, for clients that cannot send a header (EventSource); taken once' })),
   post_id: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 2147483647, description: 'A post id' }), { maxItems: 100, description: 'Only events about these posts (up to 100): `?post_id=1&post_id=2`' }))
 })
 
@@ -87,16 +87,22 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
       if (!await callerStands(fastify.pg, caller)) throw new InvalidTokenError()
       return reply.code(200).type('text/event-stream').header('cache-control', 'no-cache').send('')
     }
-    if (ticket !== undefined) {
-      const redeemed = await redeemTicket(fastify.pg, hashTicket(ticket))
-      if (!redeemed) throw new InvalidTicketError()
-      caller = redeemed.caller
-      tokenExpiresAt = redeemed.tokenExpiresAt
-    } else if (!await callerStands(fastify.pg, caller)) {
-      throw new InvalidTokenError()
-    }
-    if (!fastify.stream.hasRoom()) {
+    // The place first, so that a full process spends no ticket.
+    if (!fastify.stream.reserve()) {
       return reply.code(503).header('retry-after', RETRY_AFTER_SECONDS).send({ detail: 'Too many open streams: retry later' })
+    }
+    try {
+      if (ticket !== undefined) {
+        const redeemed = await redeemTicket(fastify.pg, hashTicket(ticket))
+        if (!redeemed) throw new InvalidTicketError()
+        caller = redeemed.caller
+        tokenExpiresAt = redeemed.tokenExpiresAt
+      } else if (!await callerStands(fastify.pg, caller)) {
+        throw new InvalidTokenError()
+      }
+    } catch (err) {
+      fastify.stream.release()
+      throw err
     }
     await fastify.stream.subscribe(reply, { caller, tokenExpiresAt, postIds, lastEventId: request.headers['last-event-id'] })
   })

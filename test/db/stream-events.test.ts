@@ -51,6 +51,23 @@ t.test('changes made through the API and in plain SQL become events, as committe
   t.same(await reader.read(app.pg), [], 'nothing twice')
 })
 
+t.test('a TRUNCATE of posts, direct or by a cascade from users, is one post.deleted per post', async t => {
+  const app = await build(t)
+  const user = await createUser(app)
+  await sql(app, 'insert into posts (title, content, owner_id) select \'t\' || n, \'x\', ? from generate_series(1, 3) n', [user.id])
+  const ids = (await sql<{ id: number }>(app, 'select id from posts order by id')).map(row => row.id)
+  const reader = createEventReader(await latestEventId(app.pg))
+  await sql(app, 'truncate posts cascade')
+  const events = await reader.read(app.pg)
+  t.same(events.map(event => [event.type, JSON.parse(event.data)]), ids.map(id => ['post.deleted', { id }]))
+
+  await sql(app, 'insert into posts (title, content, owner_id) values (\'again\', \'x\', ?)', [user.id])
+  const [again] = await sql<{ id: number }>(app, 'select id from posts')
+  await reader.read(app.pg)
+  await sql(app, 'truncate users cascade')
+  t.same((await reader.read(app.pg)).map(event => [event.type, JSON.parse(event.data)]), [['post.deleted', { id: again!.id }]], 'by a cascade from users')
+})
+
 t.test('the reader waits for a number still committing, and skips one rolled back', async t => {
   const app = await build(t)
   const [user] = await sql<{ id: number }>(app, 'insert into users (email, password) values (\'w@example.com\', \'x\') returning id')

@@ -115,7 +115,29 @@ t.test('Last-Event-ID replays what followed; an unknown one gets a reset', async
     const block = await reset.next(block => block.event !== undefined)
     t.equal(block.event, 'reset', lastEventId)
     t.equal(block.data, '{}')
+    const [{ latest }] = await sql<{ latest: string }>(app, 'select max(id)::text as latest from stream_events') as [{ latest: string }]
+    t.equal(block.id, latest, 'with the id the stream stands at, so a reconnect resumes from there')
   }
+})
+
+t.test('clients that leave while their stream opens free their places', async t => {
+  const app = await build(t, { config: { STREAM_MAX_CONNECTIONS: '3' } })
+  const base = await listening(app)
+  const ada = await createUser(app)
+  await Promise.all(Array.from({ length: 10 }, (_, i) =>
+    fetch(`${base}/stream`, { headers: ada.headers, signal: AbortSignal.timeout(1 + i) }).then(response => response.body?.cancel(), () => {})))
+  const opens = async () => {
+    const streams = await Promise.all(Array.from({ length: 3 }, () => openStream(`${base}/stream`, ada.headers)))
+    for (const stream of streams) stream.close()
+    await Promise.all(streams.map(stream => stream.ended))
+    return streams.map(stream => stream.status)
+  }
+  let statuses: number[] = []
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; await new Promise(resolve => setTimeout(resolve, 250))) {
+    statuses = await opens()
+    if (statuses.every(status => status === 200)) break
+  }
+  t.same(statuses, [200, 200, 200], 'all three places are free again')
 })
 
 t.test('a logout ends the stream; a full process answers 503; shutdown ends streams', async t => {
@@ -128,10 +150,15 @@ t.test('a logout ends the stream; a full process answers 503; shutdown ends stre
   const full = await fetch(`${base}/stream`, { headers: ada.headers })
   t.equal(full.status, 503)
   t.ok(full.headers.get('retry-after'))
+  // Another user's ticket (ada's own would end with her session below).
+  const carol = await createUser(app)
+  const ticket = (await app.inject({ method: 'POST', url: '/stream/tickets', headers: carol.headers })).json().ticket
+  t.equal((await fetch(`${base}/stream?ticket=${ticket}`)).status, 503, 'a full process spends no ticket…')
   const started = Date.now()
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout', headers: ada.headers })).statusCode, 204)
   await stream.ended
   t.ok(Date.now() - started < 5000, 'ended within 5 s')
+  t.equal((await sql(app, 'select 1 from stream_tickets')).length, 1, '…it is still there to use once there is room')
 
   const bob = await createUser(app)
   const again = await openStream(`${base}/stream`, bob.headers)
