@@ -64,6 +64,8 @@ export default fp(async function stream (fastify) {
   const timers: NodeJS.Timeout[] = []
 
   const publish = (events: ChangeEvent[]) => {
+    // The feed reads on once the last stream has gone: nothing to frame then.
+    if (subscribers.size === 0) return
     const merged = mergeVotes(events)
     const framed = frame(merged)
     for (const subscriber of subscribers) {
@@ -127,14 +129,10 @@ export default fp(async function stream (fastify) {
       progressAt: Date.now()
     }
     subscribers.add(subscriber)
-    let gone = false
-    const leave = () => {
-      gone = true
-      subscribers.delete(subscriber)
-    }
-    // The plugin's close (ours, or the client's) and the socket's: whichever comes, even before this.
+    // The plugin's close, ours or the client's (it hears the socket's); one that came before this
+    // (even before the plugin listened, while the token was checked) is seen at once.
+    const leave = () => { subscribers.delete(subscriber) }
     reply.sse.onClose(leave)
-    reply.raw.once('close', leave)
     if (!reply.sse.isConnected || reply.raw.destroyed) leave()
     let started
     try {
@@ -143,7 +141,7 @@ export default fp(async function stream (fastify) {
       subscribers.delete(subscriber)
       throw err
     }
-    if (gone) return
+    if (!subscribers.has(subscriber)) return
     subscriber.after = started.horizon
     reply.sse.keepAlive()
     // A stream outlives any idle timeout of the server's (light-my-request's socket has none).

@@ -1,5 +1,4 @@
 import t, { type Test } from 'tap'
-import type { FastifyInstance } from 'fastify'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
@@ -10,13 +9,6 @@ import { CHANGE_FEED_APPLICATION } from '../../db/change-feed.js'
 import { TEST_SECRET, build, createPost, createTestDatabase, createUser, sql, type TestUser } from '../helpers/app.js'
 import { openStream, type OpenStream, type StreamBlock } from '../helpers/event-stream.js'
 import { startServer } from '../helpers/server-process.js'
-
-async function listening (app: FastifyInstance): Promise<string> {
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const address = app.server.address()
-  if (typeof address !== 'object' || !address) throw new Error('not listening')
-  return `http://127.0.0.1:${address.port}`
-}
 
 /** A stream that has started (its first `: ping` is in), closed when the test ends. */
 async function openedStream (t: Test, url: string, headers: Record<string, string> = {}): Promise<OpenStream> {
@@ -34,7 +26,7 @@ const titled = (title: string) => (block: StreamBlock) => block.event === 'post.
 t.test('two processes on one database: every change reaches both, with the same ids, and either replays or redeems for the other', async t => {
   const databaseUrl = await createTestDatabase(t)
   const app = await build(t, { databaseUrl })
-  const base = await listening(app)
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const other = await startServer(t, { DATABASE_URL: databaseUrl, SECRET_KEY: TEST_SECRET })
   t.teardown(other.stop)
   const ada = await createUser(app)
@@ -69,7 +61,7 @@ t.test('two processes on one database: every change reaches both, with the same 
 
 t.test('the feed\'s connection dropped: it connects again and delivers every event once, in order', async t => {
   const app = await build(t)
-  const base = await listening(app)
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const ada = await createUser(app)
   const stream = await openedStream(t, `${base}/stream`, ada.headers)
   await createPost(app, ada, { title: 'before' })
@@ -133,7 +125,7 @@ async function eventually (check: () => boolean | Promise<boolean>, ms: number):
 
 t.test('a client that stops reading is dropped once 1 MiB waits for it; the others get everything', async t => {
   const app = await build(t, { config: { STREAM_MAX_CONNECTIONS: '2' } })
-  const base = await listening(app)
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const ada = await createUser(app)
   const stalled = await stalledStream(base, ada)
   t.teardown(() => { stalled.socket.destroy() })
@@ -161,7 +153,7 @@ t.test('a client that stops reading is dropped once 1 MiB waits for it; the othe
 
 t.test('a stream ends when its token expires', async t => {
   const app = await build(t)
-  const base = await listening(app)
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const ada = await createUser(app)
   const { sid } = app.jwt.decode<{ sid: string }>(ada.token)!
   const shortLived = app.jwt.sign({ user_id: ada.id, sub: String(ada.id), sid }, { expiresIn: 2 })
@@ -175,7 +167,7 @@ t.test('a stream ends when its token expires', async t => {
 
 t.test('many streams of one user all get the events, and one logout ends them all', async t => {
   const app = await build(t)
-  const base = await listening(app)
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const ada = await createUser(app)
   const bob = await createUser(app)
   const streams = await Promise.all(Array.from({ length: 20 }, () => openedStream(t, `${base}/stream`, ada.headers)))

@@ -1,18 +1,10 @@
 import t from 'tap'
-import type { FastifyInstance } from 'fastify'
 import { build, createPost, createUser, sql } from '../helpers/app.js'
 import { openStream } from '../helpers/event-stream.js'
 
-async function listening (app: FastifyInstance): Promise<string> {
-  await app.listen({ port: 0, host: '127.0.0.1' })
-  const address = app.server.address()
-  if (typeof address !== 'object' || !address) throw new Error('not listening')
-  return `http://127.0.0.1:${address.port}`
-}
-
 t.test('a bearer stream gets the API\'s and plain SQL\'s changes, in order, filtered by post_id', async t => {
   const app = await build(t)
-  const base = await listening(app)
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const ada = await createUser(app)
   const all = await openStream(`${base}/stream`, ada.headers)
   t.teardown(all.close)
@@ -45,7 +37,7 @@ t.test('a bearer stream gets the API\'s and plain SQL\'s changes, in order, filt
 
 t.test('bad requests: no token, bad post_id, a refused ticket', async t => {
   const app = await build(t)
-  const base = await listening(app)
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const ada = await createUser(app)
   const none = await fetch(`${base}/stream?post_id=x`)
   t.equal(none.status, 401, 'the token before validation')
@@ -68,7 +60,7 @@ t.test('bad requests: no token, bad post_id, a refused ticket', async t => {
 
 t.test('a ticket opens one stream, once', async t => {
   const app = await build(t)
-  const base = await listening(app)
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const ada = await createUser(app)
   const issued = await app.inject({ method: 'POST', url: '/stream/tickets', headers: ada.headers })
   t.equal(issued.statusCode, 201)
@@ -96,7 +88,7 @@ t.test('a ticket opens one stream, once', async t => {
 
 t.test('Last-Event-ID replays what followed; an unknown one gets a reset', async t => {
   const app = await build(t)
-  const base = await listening(app)
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const ada = await createUser(app)
   const first = await createPost(app, ada, { title: 'one' })
   await createPost(app, ada, { title: 'two' })
@@ -122,7 +114,7 @@ t.test('Last-Event-ID replays what followed; an unknown one gets a reset', async
 
 t.test('clients that leave while their stream opens free their places', async t => {
   const app = await build(t, { config: { STREAM_MAX_CONNECTIONS: '3' } })
-  const base = await listening(app)
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const ada = await createUser(app)
   await Promise.all(Array.from({ length: 10 }, (_, i) =>
     fetch(`${base}/stream`, { headers: ada.headers, signal: AbortSignal.timeout(1 + i) }).then(response => response.body?.cancel(), () => {})))
@@ -142,7 +134,7 @@ t.test('clients that leave while their stream opens free their places', async t 
 
 t.test('a logout ends the stream; a full process answers 503; shutdown ends streams', async t => {
   const app = await build(t, { config: { STREAM_MAX_CONNECTIONS: '1' } })
-  const base = await listening(app)
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
   const ada = await createUser(app)
   const stream = await openStream(`${base}/stream`, ada.headers)
   t.teardown(stream.close)
