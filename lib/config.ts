@@ -18,6 +18,8 @@ export const ConfigSchema = Type.Object({
   DATABASE_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
   DATABASE_PASSWORD: Type.Optional(Type.String()),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
+  /** Milliseconds a request waits for a free connection of the pool before it is answered 503. */
+  DATABASE_POOL_TIMEOUT: Type.Integer({ minimum: 1, maximum: 60000, default: 1500 }),
   SECRET_KEY: Type.Optional(Type.String({ minLength: 1 })),
   ALGORITHM: Type.Enum(['HS256'], { default: 'HS256' }),
   ACCESS_TOKEN_EXPIRE_MINUTES: Type.Integer({ minimum: 1, default: 60 }),

@@ -4,7 +4,6 @@ import { pgTypes } from '../db/pg-types.js'
 import { prepareDatabase } from '../db/prepare-database.js'
 import type { AppOptions } from '../lib/config.js'
 
-const POOL_CONNECT_TIMEOUT_MS = 1500
 /** Far beyond any query Postline runs; reached only when the database has stopped answering. */
 const QUERY_TIMEOUT_MS = 5000
 
@@ -20,13 +19,13 @@ export default fp<AppOptions>(async function db (fastify, opts) {
   // Added before the pool: onClose hooks run last-added first, so the pool's connections end
   // before the database stops (else each logs 'terminating connection due to administrator command').
   if (database.stop) fastify.addHook('onClose', database.stop)
-  // While the database is down a request waits at most POOL_CONNECT_TIMEOUT_MS for a
+  // While the database is down a request waits at most DATABASE_POOL_TIMEOUT for a
   // connection, and while it is frozen at most QUERY_TIMEOUT_MS for an answer, then gets a
   // 503: no request hangs on an outage. (The pool drops a connection whose query failed.)
   await fastify.register(fastifyPostgres, {
     connectionString: database.url,
     max: config.DATABASE_POOL_SIZE,
-    connectionTimeoutMillis: POOL_CONNECT_TIMEOUT_MS,
+    connectionTimeoutMillis: config.DATABASE_POOL_TIMEOUT,
     query_timeout: QUERY_TIMEOUT_MS,
     keepAlive: true,
     types: pgTypes

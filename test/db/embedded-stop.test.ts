@@ -11,7 +11,7 @@ import { freePort, processesWith, spawnServer, startServer, until, waitFor } fro
 // whole process group, postgres included if it shares the group) or SIGTERM to the node
 // process alone (systemd, docker stop, kill). Each exits 0 within 3 s of the signal, leaves no
 // process behind, and the next start on the same folder works. (On an idle machine a stop takes
-// well under a second; the suite runs six files at a time on two cores, and PostgreSQL's
+// well under a second; the suite runs four files at a time on two cores, and PostgreSQL's
 // shutdown checkpoint then took 2.2 s once. Waiting for the migrations or initdb to finish
 // would take far longer.)
 

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process'
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync } from 'node:fs'
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join, posix, relative } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -12,7 +12,9 @@ import { freePort, waitFor, type Exit, type SpawnedServer } from '../helpers/ser
 // done on this machine (Debian bookworm, like the image's base). Each stage's filesystem is a
 // folder; COPY copies from the build context (minus .dockerignore) or from an earlier stage,
 // RUN runs in the shell, and the final stage's CMD and HEALTHCHECK run with its ENV and as an
-// unprivileged user. The base image's own files (node, npm) are this machine's.
+// unprivileged user. The base image's own files (node, npm) are this machine's. `RUN npm ci`
+// links the checkout's node_modules when it holds exactly the tree the same lock pins, as a
+// build cache would give it; the steps after it (build, prune) run for real.
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const SECRET_KEY = 'postline-docker-test-secret-0123456789'
@@ -150,11 +152,44 @@ function copy (stage: Stage, args: string, stages: Stage[], ignored: (path: stri
   }
 }
 
+type LockedPackages = Record<string, { version?: string, integrity?: string, optional?: boolean }>
+const lockedPackages = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { packages: LockedPackages }).packages
+
+/** Whether `installed` (npm's record of a node_modules tree) is what `npm ci` of `lock` installs on this platform. */
+function installs (lock: LockedPackages, installed: LockedPackages): boolean {
+  const matches = (path: string) => installed[path]?.version === lock[path]!.version && installed[path]?.integrity === lock[path]!.integrity
+  // Only optional packages (other platforms' binaries) are skipped.
+  return Object.keys(installed).every(path => path in lock) &&
+    Object.keys(lock).every(path => path === '' || matches(path) || (lock[path]!.optional && !(path in installed)))
+}
+
+/**
+ * `npm ci` in a stage whose package.json and lock are the checkout's, while the checkout's
+ * node_modules holds exactly the tree that lock pins (npm records it in .package-lock.json):
+ * the same tree, hard-linked rather than unpacked again. npm's own file is copied, since
+ * `npm prune` rewrites it in place.
+ */
+function linkInstalledTree (cwd: string): boolean {
+  const installed = join(ROOT, 'node_modules')
+  const same = (file: string) => existsSync(join(cwd, file)) && readFileSync(join(cwd, file)).equals(readFileSync(join(ROOT, file)))
+  if (!same('package.json') || !same('package-lock.json') || !existsSync(join(installed, '.package-lock.json'))) return false
+  if (!installs(lockedPackages(join(ROOT, 'package-lock.json')), lockedPackages(join(installed, '.package-lock.json')))) return false
+  mkdirSync(join(cwd, 'node_modules'))
+  const entries = readdirSync(installed).filter(entry => !entry.startsWith('.') || entry === '.bin')
+  execFileSync('cp', ['-al', '--', ...entries.map(entry => join(installed, entry)), join(cwd, 'node_modules')])
+  copyFileSync(join(installed, '.package-lock.json'), join(cwd, 'node_modules', '.package-lock.json'))
+  return true
+}
+
 async function runStep (t: Test, stage: Stage, args: string) {
   // RUN's options (--mount=type=cache) only speed up a real build.
   const { rest } = takeFlags(args)
   const cwd = inStage(stage, '.')
   mkdirSync(cwd, { recursive: true })
+  if (rest.trim() === 'npm ci' && linkInstalledTree(cwd)) {
+    t.comment('RUN npm ci: the tree the lock pins is installed in the checkout, so it is hard-linked from there')
+    return
+  }
   const env: Record<string, string> = { npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' }
   for (const name of BUILD_ENV_NAMES) {
     const value = process.env[name]

@@ -198,3 +198,17 @@ t.test('a login with no form lists username and password as missing', async t =>
   t.equal(response.statusCode, 422)
   t.same(response.json().detail.map((entry: { loc: string[], type: string }) => [entry.loc, entry.type]), [[['body', 'username'], 'missing'], [['body', 'password'], 'missing']])
 })
+
+t.test('DATABASE_POOL_TIMEOUT: a request that waits that long for a connection is a 503; one freed sooner is served', async t => {
+  const app = await build(t, { config: { DATABASE_POOL_SIZE: '1', DATABASE_POOL_TIMEOUT: '300' } })
+  const held = await app.pg.connect()
+  const started = performance.now()
+  const refused = await app.inject({ url: '/users/999999' })
+  const waited = performance.now() - started
+  t.equal(refused.statusCode, 503, 'every connection busy past the timeout: 503')
+  t.ok(waited >= 250 && waited < 1_200, `after about 300 ms (${Math.round(waited)} ms)`)
+
+  const served = app.inject({ url: '/users/999999' })
+  setTimeout(() => held.release(), 100)
+  t.equal((await served).statusCode, 404, 'the connection freed within the timeout serves the request')
+})
