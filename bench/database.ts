@@ -14,12 +14,12 @@ const BENCH_DATABASE = 'postline_bench'
 export async function openBenchDatabase (log: (message: string) => void = console.error): Promise<Database> {
   let database: Database
   if (process.env.BENCH_DATABASE_URL) {
-    database = { url: process.env.BENCH_DATABASE_URL }
+    database = { url: process.env.BENCH_DATABASE_URL, directUrl: process.env.BENCH_DATABASE_URL }
   } else {
     const configured = await resolveDatabase(loadConfig(), log)
     const url = new URL(configured.url)
     url.pathname = `/${BENCH_DATABASE}`
-    database = { url: url.toString(), stop: configured.stop }
+    database = { url: url.toString(), directUrl: url.toString(), stop: configured.stop }
   }
   try {
     await ensureDatabase(database.url)

@@ -23,6 +23,17 @@ export async function connectClient (url: string, options: ClientOptions = {}): 
   return client
 }
 
+/**
+ * A pg client that sends every statement unnamed, so none outlives its transaction: for a pool
+ * behind a transaction-mode pooler (PgBouncer before 1.21), where the next statement may run on
+ * another server connection, which never saw the name.
+ */
+export class UnnamedStatementsClient extends pg.Client {}
+UnnamedStatementsClient.prototype.query = function query (this: pg.Client, config: unknown, ...rest: unknown[]) {
+  const named = typeof config === 'object' && config !== null && 'name' in config && typeof (config as { submit?: unknown }).submit !== 'function'
+  return (pg.Client.prototype.query as (...args: unknown[]) => unknown).call(this, named ? { ...config, name: undefined } : config, ...rest)
+} as typeof pg.Client.prototype.query
+
 /** Runs `work` on a connection of its own, closed after. */
 export async function withClient<T> (url: string, work: (client: pg.Client) => Promise<T>, options: ClientOptions = {}): Promise<T> {
   const client = await connectClient(url, options)

@@ -9,6 +9,8 @@ const PROJECT_DIR = projectRoot()
 
 export interface Database {
   url: string
+  /** The primary itself, when `url` is a pooler (DATABASE_DIRECT_URL): for migrations, advisory locks and the change feed. */
+  directUrl: string
   /** Set when Postline started the database itself and must stop it. */
   stop?: () => Promise<void>
 }
@@ -34,7 +36,7 @@ const REMEDIES: Record<EmbeddedPostgresProblem, string> = {
 
 /** DATABASE_URL wins; then the course's five DATABASE_* parts; with neither, an embedded PostgreSQL under `.data/`. */
 export async function resolveDatabase (config: Config, log: (message: string) => void, options: ResolveOptions = {}): Promise<Database> {
-  if (config.DATABASE_URL) return { url: config.DATABASE_URL }
+  if (config.DATABASE_URL) return { url: config.DATABASE_URL, directUrl: config.DATABASE_DIRECT_URL ?? config.DATABASE_URL }
   if (PART_KEYS.some(key => config[key] !== undefined)) {
     const url = new URL('postgresql://localhost')
     url.hostname = config.DATABASE_HOSTNAME ?? 'localhost'
@@ -42,7 +44,7 @@ export async function resolveDatabase (config: Config, log: (message: string) =>
     url.username = encodeURIComponent(config.DATABASE_USERNAME ?? 'postgres')
     url.password = encodeURIComponent(config.DATABASE_PASSWORD ?? '')
     url.pathname = `/${encodeURIComponent(config.DATABASE_NAME ?? 'postline')}`
-    return { url: url.toString() }
+    return { url: url.toString(), directUrl: config.DATABASE_DIRECT_URL ?? url.toString() }
   }
   const port = config.EMBEDDED_POSTGRES_PORT
   // A relative folder is the project's, wherever the server was started from.
@@ -56,13 +58,14 @@ export async function resolveDatabase (config: Config, log: (message: string) =>
   const running = options.shareRunning ? runningPostmaster(dataDir) : undefined
   if (running) {
     log(`no database configured: using the embedded PostgreSQL that process ${running.pid} runs on ${dataDir} (127.0.0.1:${running.port})`)
-    return { url: embeddedUrl(running.port, 'postline') }
+    const url = embeddedUrl(running.port, 'postline')
+    return { url, directUrl: url }
   }
   log('no database configured: starting the embedded PostgreSQL')
   try {
     const embedded = await startEmbeddedPostgres({ dataDir, port, database: 'postline', log, signal: options.signal })
     log(`embedded PostgreSQL is serving ${embedded.dataDir} on 127.0.0.1:${port}`)
-    return embedded
+    return { url: embedded.url, directUrl: embedded.url, stop: () => embedded.stop() }
   } catch (err) {
     if (err instanceof EmbeddedPostgresError) throw new StartupError(`${err.message}: ${REMEDIES[err.problem]}`)
     throw err

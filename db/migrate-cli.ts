@@ -9,7 +9,7 @@ try {
   // Beside a running server the embedded PostgreSQL is already up: its database is migrated in place.
   const database = await resolveDatabase(loadConfig(), log, { shareRunning: true })
   try {
-    const names = await migrateUrl(database.url, direction)
+    const names = await migrateUrl(database.directUrl, direction)
     log(names.length ? `${direction === 'up' ? 'applied' : 'reverted'}: ${names.join(', ')}` : 'nothing to migrate')
   } finally {
     await database.stop?.()

@@ -37,7 +37,7 @@ export async function prepareDatabase (config: Config, { migrate = false, signal
     }
     if (migrate) {
       signal?.throwIfAborted()
-      const applied = await migrateUrl(database.url, 'up', message => log.debug(message))
+      const applied = await migrateUrl(database.directUrl, 'up', message => log.debug(message))
       if (applied.length) log.info({ migrations: applied }, 'applied database migrations')
     }
     signal?.throwIfAborted()

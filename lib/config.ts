@@ -17,6 +17,10 @@ export const ConfigSchema = Type.Object({
   DATABASE_NAME: Type.Optional(Type.String({ minLength: 1 })),
   DATABASE_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
   DATABASE_PASSWORD: Type.Optional(Type.String()),
+  /** The primary, not through a pooler: migrations, their advisory lock and the change feed use it when set. */
+  DATABASE_DIRECT_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  /** false: every statement unnamed, for a transaction pooler that keeps no prepared statements (PgBouncer before 1.21). */
+  DATABASE_PREPARED_STATEMENTS: Type.Boolean({ default: true }),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
   /** Milliseconds a request waits for a free connection of the pool before it is answered 503. */
   DATABASE_POOL_TIMEOUT: Type.Integer({ minimum: 1, maximum: 60000, default: 1500 }),

@@ -1,8 +1,16 @@
 import fastifyPostgres from '@fastify/postgres'
 import fp from 'fastify-plugin'
+import { UnnamedStatementsClient } from '../db/client.js'
 import { pgTypes } from '../db/pg-types.js'
 import { prepareDatabase } from '../db/prepare-database.js'
 import type { AppOptions } from '../lib/config.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The primary itself (DATABASE_DIRECT_URL when the pool's is a pooler): for long sessions such as the change feed. */
+    directDatabaseUrl: string
+  }
+}
 
 /** Far beyond any query Postline runs; reached only when the database has stopped answering. */
 const QUERY_TIMEOUT_MS = 5000
@@ -28,8 +36,10 @@ export default fp<AppOptions>(async function db (fastify, opts) {
     connectionTimeoutMillis: config.DATABASE_POOL_TIMEOUT,
     query_timeout: QUERY_TIMEOUT_MS,
     keepAlive: true,
-    types: pgTypes
+    types: pgTypes,
+    ...(config.DATABASE_PREPARED_STATEMENTS ? {} : { Client: UnnamedStatementsClient })
   })
+  fastify.decorate('directDatabaseUrl', database.directUrl)
   // A pool's idle connection that fails (the server restarted) is dropped by pg; without a
   // listener its error event would end the process.
   fastify.pg.pool.on('error', err => log.warn({ err: { message: err.message } }, 'idle database connection closed'))

@@ -95,7 +95,7 @@ export default fp(async function stream (fastify) {
 
   function startFeed () {
     starting ??= startChangeFeed({
-      url: fastify.pg.pool.options.connectionString!,
+      url: fastify.directDatabaseUrl,
       log,
       intervalMs: READ_INTERVAL_MS,
       publish,
