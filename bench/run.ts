@@ -14,6 +14,7 @@ import { SCENARIOS, benchUserCount, deepPosition, type BenchData, type BenchRequ
 import { endBenchSessions, startBenchSessions } from './sessions.js'
 import { encodeCursor } from '../lib/cursor.js'
 import { machineCpuSeconds, startServer, type BenchServer } from './servers.js'
+import { runPoolerBench } from './pooler.js'
 import { runStreamBench } from './stream.js'
 
 // `npm run bench -- --preset small|large`: seeds when the data is not the preset's, then runs
@@ -38,6 +39,8 @@ const duration = Number(args.duration)
 const warmup = Number(args.warmup)
 const rounds = Number(args.rounds)
 const only = args.scenarios?.split(',')
+/** Runs of their own, made only when named. */
+const OWN_RUNS = ['stream', 'pooler']
 
 const log = (message: string) => console.error(`[bench] ${message}`)
 const load = (url: string, request: BenchRequest, seconds: number, conns = connections) => loadFor(url, request, seconds, conns, log)
@@ -130,8 +133,24 @@ try {
     for (const [, ok] of checks) if (!ok) failed = true
   }
 
+  if (only?.includes('pooler')) {
+    const { checks, figures } = await runPoolerBench({ data, env, seconds: duration, warmup, rounds, connections, log })
+    const when = new Date().toISOString()
+    const table = [
+      `### pooler — ${when}, commit ${currentCommit()}, ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}`,
+      '',
+      `Postline direct (named statements) and through PgBouncer in transaction mode (unnamed): ${connections} connections, ${duration} s per run after a ${warmup} s warm-up, ${rounds} rounds alternating which goes first (means).`,
+      '',
+      ...checksTable(checks),
+      ''
+    ].join('\n')
+    console.log(table)
+    writeResults('pooler', table, { when, commit: currentCommit(), duration, figures, checks })
+    for (const [, ok] of checks) if (!ok) failed = true
+  }
+
   // Every other scenario (all of them when none is named), against the baseline.
-  if (!only || only.some(name => name !== 'stream')) {
+  if (!only || only.some(name => !OWN_RUNS.includes(name))) {
     const postline = await startServer('postline', 18_080, env)
     const baseline = await startServer('baseline', 18_081, env)
     servers.push(postline, baseline)

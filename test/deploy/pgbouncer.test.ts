@@ -1,15 +1,12 @@
-import { execFileSync, spawn } from 'node:child_process'
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import pg from 'pg'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { CHANGE_FEED_APPLICATION } from '../../db/change-feed.js'
 import { MIGRATION_LOCK } from '../../db/migrate.js'
 import { shippedMigrations } from '../../db/migration-files.js'
 import { createEmptyDatabase, uniqueEmail } from '../helpers/app.js'
 import { openStream } from '../helpers/event-stream.js'
-import { freePort, startServer, until, type ServerProcess } from '../helpers/server-process.js'
+import { pgBouncerMissing, startPgBouncer } from '../helpers/pgbouncer.js'
+import { startServer, type ServerProcess } from '../helpers/server-process.js'
 
 // Postline behind Debian's PgBouncer (1.18: no prepared statements in transaction mode) in
 // transaction mode, as the contract's scale-out configuration runs it: DATABASE_URL is the
@@ -17,46 +14,8 @@ import { freePort, startServer, until, type ServerProcess } from '../helpers/ser
 // fewer server connections than the two servers' pools have clients, so consecutive statements
 // of one client land on different server connections.
 
-const PGBOUNCER = '/usr/sbin/pgbouncer'
 const SERVER_CONNECTIONS = 4
 const CONCURRENCY = 30
-
-/** PgBouncer in front of the PostgreSQL of `direct`, stopped when `t` ends; returns `direct` through it. */
-async function startPgBouncer (t: Test, direct: string): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'postline-pgbouncer-'))
-  chmodSync(dir, 0o755)
-  const target = new URL(direct)
-  const port = await freePort()
-  writeFileSync(join(dir, 'users.txt'), `"${decodeURIComponent(target.username)}" ""\n`)
-  writeFileSync(join(dir, 'pgbouncer.ini'), `[databases]
-* = host=${target.hostname} port=${target.port || 5432}
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = ${port}
-unix_socket_dir =
-auth_type = trust
-auth_file = ${dir}/users.txt
-pool_mode = transaction
-default_pool_size = ${SERVER_CONNECTIONS}
-max_client_conn = 200
-application_name_add_host = 1
-`)
-  // PgBouncer refuses to run as root: then as the postgres user.
-  const user = process.getuid?.() === 0 ? { uid: Number(execFileSync('id', ['-u', 'postgres'])), gid: Number(execFileSync('id', ['-g', 'postgres'])) } : {}
-  const child = spawn(PGBOUNCER, [join(dir, 'pgbouncer.ini')], { ...user, stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout.on('data', chunk => { output += chunk })
-  child.stderr.on('data', chunk => { output += chunk })
-  t.teardown(() => {
-    child.kill('SIGKILL')
-    rmSync(dir, { recursive: true, force: true })
-  })
-  const pooled = new URL(direct)
-  pooled.port = String(port)
-  await until(() => /process up/.test(output) ? true : child.exitCode !== null ? (() => { throw new Error(`pgbouncer exited:\n${output}`) })() : undefined,
-    10_000, () => `pgbouncer to start:\n${output}`)
-  return pooled.toString()
-}
 
 interface Session { url: string, headers: Record<string, string> }
 
@@ -109,11 +68,13 @@ async function mixedLoad (servers: ServerProcess[], total: number, signInAt = se
 const serverErrors = (answers: Array<{ request: string, status: number, body: string }>) =>
   answers.filter(answer => answer.status >= 500).map(answer => `${answer.request} ${answer.status} ${answer.body}`)
 
-const skip = existsSync(PGBOUNCER) ? false : `${PGBOUNCER} is not installed (on Debian or Ubuntu: apt-get install -y pgbouncer)`
+const skip = pgBouncerMissing()
 
 t.test('two servers behind PgBouncer in transaction mode, with DATABASE_DIRECT_URL and DATABASE_PREPARED_STATEMENTS=false', { skip }, async t => {
   const direct = await createEmptyDatabase(t)
-  const pooled = await startPgBouncer(t, direct)
+  const pgBouncer = await startPgBouncer(direct, SERVER_CONNECTIONS)
+  t.teardown(pgBouncer.stop)
+  const pooled = pgBouncer.url
   const env = { DATABASE_URL: pooled, DATABASE_DIRECT_URL: direct, DATABASE_PREPARED_STATEMENTS: 'false', DATABASE_POOL_SIZE: '10' }
 
   const servers = await Promise.all([startServer(t, env), startServer(t, env)])
