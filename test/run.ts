@@ -18,30 +18,43 @@ if (!process.env.DATABASE_URL) {
   process.env.DATABASE_URL = embedded.url
 }
 
-/** Runs an npm script; resolves with its exit code. */
-const npmRun = (script: string) => new Promise<number>(resolve =>
-  spawn('npm', ['run', '-s', script], { stdio: 'inherit' }).on('close', code => resolve(code ?? 1)))
+interface ScriptRun { script: string, code: number, output: string }
 
-// The whole suite (no files named) is linted and type-checked first; these, the build and the
-// template's migrations each take one core for a while, so they run side by side.
-const checks = process.argv.length > 2 ? [] : ['lint', 'typecheck']
+/** Runs an npm script at `nice` priority; resolves with its exit code and what it printed. */
+const npmRun = (script: string, nice = 0) => new Promise<ScriptRun>(resolve => {
+  const child = spawn('nice', ['-n', String(nice), 'npm', 'run', '-s', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', chunk => { output += chunk })
+  child.stderr.on('data', chunk => { output += chunk })
+  child.on('close', code => resolve({ script, code: code ?? 1, output }))
+})
+
+/** Prints each run's output; the first failure's exit code, if any. */
+function report (runs: ScriptRun[]): number | undefined {
+  for (const run of runs) {
+    if (run.output) process.stdout.write(run.output)
+    if (run.code !== 0) console.error(`npm run ${run.script} failed (exit code ${run.code})`)
+  }
+  return runs.find(run => run.code !== 0)?.code
+}
+
+// The whole suite (no files named) is linted and type-checked too. The tests need only the
+// build and the template, so the checks run beside them at the lowest priority, on the CPU
+// that waiting test files leave idle, and are reported when the tests end.
+const checks = Promise.all(process.argv.length > 2 ? [] : ['lint', 'typecheck'].map(script => npmRun(script, 19)))
 // Built once here, as `npm start` builds it: the server processes the tests start run compiled.
-const prepared = Promise.all([...checks, 'build'].map(npmRun))
+const built = npmRun('build')
 // Migrated once here: each test's database is a copy of it (see createTestDatabase).
 const template = await createTemplateDatabase(process.env.DATABASE_URL!)
 process.env[TEMPLATE_VARIABLE] = template.name
 
-const failed = (await prepared).find(code => code !== 0)
-if (failed !== undefined) {
-  await template.drop()
-  if (embedded) await embedded.stop()
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true })
-  process.exit(failed)
+let code = report([await built]) ?? 0
+if (code === 0) {
+  process.env[COMPILED_VARIABLE] = '1'
+  const tap = spawn('npx', ['tap', ...process.argv.slice(2)], { stdio: 'inherit' })
+  code = await new Promise<number>(resolve => tap.on('close', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0))))
 }
-process.env[COMPILED_VARIABLE] = '1'
-
-const tap = spawn('npx', ['tap', ...process.argv.slice(2)], { stdio: 'inherit' })
-const code = await new Promise<number>(resolve => tap.on('close', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0))))
+code = report(await checks) ?? code
 
 await template.drop()
 
