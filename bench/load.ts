@@ -1,5 +1,6 @@
 import autocannon from 'autocannon'
-import type { BenchRequest } from './scenarios.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { BenchData, BenchRequest, Scenario } from './scenarios.js'
 
 /** One run's rate (2xx answers a second), latencies in ms, and its failures. */
 export interface Measure { rps: number, p50: number, p99: number, non2xx: number, errors: number }
@@ -34,4 +35,20 @@ export async function load (url: string, request: BenchRequest, seconds: number,
   })
   for (const failure of failures) log(`non-2xx answer from ${url}: ${failure}`)
   return { rps: result['2xx'] / result.duration, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors }
+}
+
+export interface RunTiming { warmup: number, seconds: number, connections: number, log: (message: string) => void }
+
+/**
+ * One measured run of `scenario` on `url`: a warm-up, then the run, each with a fresh request
+ * (made after the last one's requests have landed), then the scenario's clean-up.
+ */
+export async function measureScenario (url: string, scenario: Scenario, data: BenchData, { warmup, seconds, connections, log }: RunTiming): Promise<Measure> {
+  const target = { url, connections }
+  await load(url, await scenario.request(data, target), warmup, connections, log)
+  await sleep(500)
+  const measure = await load(url, await scenario.request(data, target), seconds, connections, log)
+  await sleep(500)
+  await scenario.cleanup?.(data)
+  return measure
 }

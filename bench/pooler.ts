@@ -1,9 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { pgBouncerMissing, startPgBouncer } from '../test/helpers/pgbouncer.js'
-import { load, mean, type Measure } from './load.js'
+import { mean, measureScenario, type Measure } from './load.js'
 import type { Check } from './report.js'
-import { SCENARIOS, type BenchData } from './scenarios.js'
+import { SCENARIOS } from './scenarios.js'
 import { startServer, type BenchServer } from './servers.js'
+import type { OwnRunOptions } from './stream.js'
 
 // The `pooler` scenario: one Postline straight to PostgreSQL with named statements (the
 // default), one through Debian's PgBouncer in transaction mode with every statement unnamed
@@ -14,17 +14,7 @@ const DIRECT_PORT = 18_086
 const POOLED_PORT = 18_087
 const TARGET = 0.8
 
-export interface PoolerBenchOptions {
-  data: BenchData
-  env: Record<string, string>
-  seconds: number
-  warmup: number
-  rounds: number
-  connections: number
-  log: (message: string) => void
-}
-
-export async function runPoolerBench ({ data, env, seconds, warmup, rounds, connections, log }: PoolerBenchOptions) {
+export async function runPoolerBench ({ data, env, seconds, warmup, rounds, connections, log }: OwnRunOptions) {
   const missing = pgBouncerMissing()
   if (missing) throw new Error(`pooler: ${missing}`)
   const direct = env.DATABASE_URL!
@@ -42,12 +32,7 @@ export async function runPoolerBench ({ data, env, seconds, warmup, rounds, conn
       const measured = new Map<BenchServer, Measure[]>([[directServer, []], [pooledServer, []]])
       for (let round = 0; round < rounds; round++) {
         for (const server of round % 2 === 0 ? [directServer, pooledServer] : [pooledServer, directServer]) {
-          const target = { url: server.url, connections }
-          await load(server.url, await scenario.request(data, target), warmup, connections, log)
-          await sleep(500)
-          const measure = await load(server.url, await scenario.request(data, target), seconds, connections, log)
-          await sleep(500)
-          await scenario.cleanup?.(data)
+          const measure = await measureScenario(server.url, scenario, data, { warmup, seconds, connections, log })
           measured.get(server)!.push(measure)
           log(`${scenario.name} ${server === directServer ? 'direct' : 'through PgBouncer'}, round ${round + 1}: ${measure.rps.toFixed(0)} req/s, p99 ${measure.p99} ms`)
         }

@@ -2,10 +2,9 @@ import bcrypt from 'bcrypt'
 import { randomBytes } from 'node:crypto'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
-import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { openBenchDatabase } from './database.js'
-import { load as loadFor, mean, type Measure } from './load.js'
+import { load as loadFor, mean, measureScenario, type Measure } from './load.js'
 import { checksTable, currentCommit, writeResults, type Check } from './report.js'
 import { seedIfNeeded } from './seed-if-needed.js'
 import { BENCH_PASSWORD, isPresetName, PRESETS, type PresetName } from './presets.js'
@@ -117,37 +116,18 @@ try {
 
   // Rate limits off: the bench measures the server, not the limiter (login alone would be 429s).
   const env = { DATABASE_URL: database.url, SECRET_KEY: secret, NODE_ENV: 'production', LOG_LEVEL: 'info', LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0' }
-  if (only?.includes('stream')) {
-    const { checks, figures } = await runStreamBench({ data, env, seconds: duration, warmup, rounds, connections, log })
+  /** A run of its own: its checks as a table, printed and written under bench/results/. */
+  const reportOwnRun = (name: string, setup: string, { checks, figures }: { checks: Check[], figures: object }) => {
     const when = new Date().toISOString()
-    const table = [
-      `### stream — ${when}, commit ${currentCommit()}, ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}`,
-      '',
-      `Writes for ${duration} s; the on/off rates: ${connections} connections, ${duration} s per run after a ${warmup} s warm-up, ${rounds} rounds alternating which goes first (means).`,
-      '',
-      ...checksTable(checks),
-      ''
-    ].join('\n')
+    const table = [`### ${name} — ${when}, commit ${currentCommit()}, ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}`, '', setup, '', ...checksTable(checks), ''].join('\n')
     console.log(table)
-    writeResults('stream', table, { when, commit: currentCommit(), duration, ...figures, checks })
+    writeResults(name, table, { when, commit: currentCommit(), duration, ...figures, checks })
     for (const [, ok] of checks) if (!ok) failed = true
   }
-
-  if (only?.includes('pooler')) {
-    const { checks, figures } = await runPoolerBench({ data, env, seconds: duration, warmup, rounds, connections, log })
-    const when = new Date().toISOString()
-    const table = [
-      `### pooler — ${when}, commit ${currentCommit()}, ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}`,
-      '',
-      `Postline direct (named statements) and through PgBouncer in transaction mode (unnamed): ${connections} connections, ${duration} s per run after a ${warmup} s warm-up, ${rounds} rounds alternating which goes first (means).`,
-      '',
-      ...checksTable(checks),
-      ''
-    ].join('\n')
-    console.log(table)
-    writeResults('pooler', table, { when, commit: currentCommit(), duration, figures, checks })
-    for (const [, ok] of checks) if (!ok) failed = true
-  }
+  const options = { data, env, seconds: duration, warmup, rounds, connections, log }
+  const timing = `${connections} connections, ${duration} s per run after a ${warmup} s warm-up, ${rounds} rounds alternating which goes first (means).`
+  if (only?.includes('stream')) reportOwnRun('stream', `Writes for ${duration} s; the on/off rates: ${timing}`, await runStreamBench(options))
+  if (only?.includes('pooler')) reportOwnRun('pooler', `Postline direct (named statements) and through PgBouncer in transaction mode (unnamed): ${timing}`, await runPoolerBench(options))
 
   // Every other scenario (all of them when none is named), against the baseline.
   if (!only || only.some(name => !OWN_RUNS.includes(name))) {
@@ -174,12 +154,8 @@ try {
         for (const server of scenario.postlineOnly ? [postline] : order) {
           // Each run gets a fresh request (vote-toggle reads the votes' state as the last run left
           // it; refresh starts new sessions, the last run's chains being cut mid-request).
-          await load(server.url, await scenario.request(data, target(server)), warmup, conns)
-          await sleep(500)
-          const measure = await load(server.url, await scenario.request(data, target(server)), duration, conns)
+          const measure = await measureScenario(server.url, scenario, data, { warmup, seconds: duration, connections: conns, log })
           measured[server.name]!.push(measure)
-          await sleep(500)
-          await scenario.cleanup?.(data)
           log(`${scenario.name} on ${server.name}, round ${round + 1}: ${measure.rps.toFixed(0)} req/s, p99 ${measure.p99} ms`)
           if (server !== postline) continue
           for (const [base, measures] of bases) {

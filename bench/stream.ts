@@ -1,7 +1,7 @@
 import http from 'node:http'
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { load, mean, type Measure } from './load.js'
+import { mean, measureScenario, type Measure } from './load.js'
 import type { Check } from './report.js'
 import { SCENARIOS, benchUserCount, random, type BenchData } from './scenarios.js'
 import { startServer, type BenchServer } from './servers.js'
@@ -19,7 +19,8 @@ const WRITES_PORT = 18_085
 /** The change feed's triggers (from the stream migration), switched off for the "off" runs. */
 const FEED_FUNCTIONS = ['stream_post_changed', 'stream_votes_changed']
 
-export interface StreamBenchOptions {
+/** What a run of its own (`--scenarios stream`, `pooler`) is given. */
+export interface OwnRunOptions {
   data: BenchData
   env: Record<string, string>
   seconds: number
@@ -143,7 +144,7 @@ async function setFeedTriggers (data: BenchData, enabled: boolean) {
   for (const { relation, name } of rows) await data.db.query(`alter table ${relation} ${enabled ? 'enable' : 'disable'} trigger "${name}"`)
 }
 
-export async function runStreamBench ({ data, env, seconds, warmup, rounds, connections, log }: StreamBenchOptions): Promise<StreamBenchResult> {
+export async function runStreamBench ({ data, env, seconds, warmup, rounds, connections, log }: OwnRunOptions): Promise<StreamBenchResult> {
   const servers: BenchServer[] = []
   try {
     const streams = await startServer('postline', STREAMS_PORT, env)
@@ -212,13 +213,7 @@ export async function runStreamBench ({ data, env, seconds, warmup, rounds, conn
       for (let round = 0; round < rounds; round++) {
         for (const enabled of round % 2 === 0 ? [true, false] : [false, true]) {
           await setFeedTriggers(data, enabled)
-          const target = { url: writes.url, connections }
-          // As run.ts does: each run reads the data afresh, after the last one's requests have landed.
-          await load(writes.url, await scenario.request(data, target), warmup, connections, log)
-          await sleep(500)
-          const measure = await load(writes.url, await scenario.request(data, target), seconds, connections, log)
-          await sleep(500)
-          await scenario.cleanup?.(data)
+          const measure = await measureScenario(writes.url, scenario, data, { warmup, seconds, connections, log })
           // What a serving process's prune does every 30 s: each run starts from a short feed.
           await data.db.query('delete from stream_events')
           await data.db.query('vacuum (analyze) stream_events')
