@@ -138,7 +138,7 @@ export default fp(async function stream (fastify) {
     try {
       started = await startFeed()
     } catch (err) {
-      subscribers.delete(subscriber)
+      leave()
       throw err
     }
     if (!subscribers.has(subscriber)) return

@@ -35,29 +35,32 @@ async function signIn (url: string): Promise<Session> {
   return { url, headers: { authorization: `Bearer ${token}` } }
 }
 
+type Answer = { request: string, status: number, body: string }
+
+/** The requests of the load, in turn: each is given the session, the request's number and a post id. */
+const REQUESTS: Array<[string, (session: Session, i: number, postId: number) => Promise<{ status: number, body: string }>]> = [
+  ['POST /posts', ({ url, headers }, i) => call(`${url}/posts`, { headers, json: { title: `post ${i}`, content: 'through the pooler' } })],
+  ['POST /vote', ({ url, headers }, i, postId) => call(`${url}/vote`, { headers, json: { post_id: postId, dir: i % 2 } })],
+  ['GET /posts/:id', ({ url, headers }, _, postId) => call(`${url}/posts/${postId}`, { headers })],
+  ['GET /posts', ({ url, headers }) => call(`${url}/posts?limit=10`, { headers })],
+  ['GET /posts?search=', ({ url, headers }) => call(`${url}/posts?limit=5&search=post`, { headers })]
+]
+
 /**
  * The course flow's requests, `total` of them, `CONCURRENCY` at a time, spread over the servers:
  * each user writes posts, votes, and reads the feed and posts by id. Returns every answer.
  */
-async function mixedLoad (servers: ServerProcess[], total: number, signInAt = servers): Promise<Array<{ request: string, status: number, body: string }>> {
+async function mixedLoad (servers: ServerProcess[], total: number, signInAt = servers): Promise<Answer[]> {
   const signedIn = await Promise.all(Array.from({ length: 10 }, (_, i) => signIn(signInAt[i % signInAt.length]!.url)))
   const sessions = signedIn.map((session, i) => ({ ...session, url: servers[i % servers.length]!.url }))
   const postIds: number[] = []
-  const answers: Array<{ request: string, status: number, body: string }> = []
+  const answers: Answer[] = []
   let next = 0
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     for (let i = next++; i < total; i = next++) {
-      const { url, headers } = sessions[i % sessions.length]!
       const postId = postIds[(i * 7) % Math.max(1, postIds.length)] ?? 1
-      const [request, answer] = i % 5 === 0
-        ? ['POST /posts', await call(`${url}/posts`, { headers, json: { title: `post ${i}`, content: 'through the pooler' } })] as const
-        : i % 5 === 1
-          ? ['POST /vote', await call(`${url}/vote`, { headers, json: { post_id: postId, dir: i % 2 } })] as const
-          : i % 5 === 2
-            ? ['GET /posts/:id', await call(`${url}/posts/${postId}`, { headers })] as const
-            : i % 5 === 3
-              ? ['GET /posts', await call(`${url}/posts?limit=10`, { headers })] as const
-              : ['GET /posts?search=', await call(`${url}/posts?limit=5&search=post`, { headers })] as const
+      const [request, send] = REQUESTS[i % REQUESTS.length]!
+      const answer = await send(sessions[i % sessions.length]!, i, postId)
       if (request === 'POST /posts' && answer.status === 201) postIds.push((JSON.parse(answer.body) as { id: number }).id)
       answers.push({ request, ...answer })
     }
@@ -65,7 +68,7 @@ async function mixedLoad (servers: ServerProcess[], total: number, signInAt = se
   return answers
 }
 
-const serverErrors = (answers: Array<{ request: string, status: number, body: string }>) =>
+const serverErrors = (answers: Answer[]) =>
   answers.filter(answer => answer.status >= 500).map(answer => `${answer.request} ${answer.status} ${answer.body}`)
 
 const skip = pgBouncerMissing()
@@ -95,8 +98,8 @@ t.test('two servers behind PgBouncer in transaction mode, with DATABASE_DIRECT_U
     t.same(serverErrors(answers), [], 'no answer is a 5xx')
     t.ok(answers.filter(answer => answer.request === 'POST /posts' && answer.status === 201).length > 0, 'posts are written')
     t.ok(answers.filter(answer => answer.request === 'GET /posts/:id' && answer.status === 200).length > 0, 'and read back')
-    const { rows: [server] } = await primary.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = current_database() and backend_type = \'client backend\' and pid <> pg_backend_pid()')
-    t.ok(server!.n <= SERVER_CONNECTIONS + 2, `the primary saw the pooler's few connections (${server!.n}), not the servers' ${2 * 10}`)
+    const { rows: [backends] } = await primary.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = current_database() and backend_type = \'client backend\' and pid <> pg_backend_pid()')
+    t.ok(backends!.n <= SERVER_CONNECTIONS + 2, `the primary saw the pooler's few connections (${backends!.n}), not the servers' ${2 * 10}`)
   })
 
   await t.test('GET /stream on one server sees a post written through the other; its change feed reads the primary directly', async t => {

@@ -2,8 +2,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { freePort } from './server-process.js'
+import { freePort, until } from './server-process.js'
 
 export const PGBOUNCER = '/usr/sbin/pgbouncer'
 
@@ -53,11 +52,14 @@ application_name_add_host = 1
     child.kill('SIGKILL')
     rmSync(dir, { recursive: true, force: true })
   }
-  for (const started = Date.now(); !/process up/.test(output); await sleep(50)) {
-    if (child.exitCode !== null || Date.now() - started > 10_000) {
-      stop()
-      throw new Error(`pgbouncer did not start:\n${output}`)
-    }
+  try {
+    await until(() => {
+      if (/process up/.test(output)) return true
+      if (child.exitCode !== null) throw new Error(`pgbouncer exited:\n${output}`)
+    }, 10_000, () => `pgbouncer to start:\n${output}`)
+  } catch (err) {
+    stop()
+    throw err
   }
   const url = new URL(direct)
   url.port = String(port)
