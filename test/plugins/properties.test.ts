@@ -187,6 +187,8 @@ function validValue (schema: Schema = {}): fc.Arbitrary<unknown> {
       const maxLength = Math.max(minLength, Math.min(Number(schema.maxLength ?? 40), 40))
       return fc.oneof(
         ...examplesOf(schema),
+        // A uuid is a session id: the users' own, weighted up, so that ending one is generated often enough.
+        ...(schema.format === 'uuid' ? [{ weight: 2, arbitrary: fc.constantFrom(sessionOf(alice), sessionOf(bob)) }] : []),
         { weight: 1, arbitrary: fc.constantFrom(...knownStrings) },
         { weight: 1, arbitrary: schema.format === 'email' ? fc.emailAddress() : fc.string({ unit: 'grapheme', minLength, maxLength }) })
     }
@@ -261,6 +263,8 @@ function bodyFor (operation: Operation): fc.Arbitrary<Body> {
 function paramFor (schema?: Schema): fc.Arbitrary<string> {
   return fc.oneof(
     { weight: 6, arbitrary: validValue(schema).map(asText) },
+    // The one string path parameter is a session's id: the users' own, weighted up, so that ending one is generated often enough.
+    ...(schema?.type === 'string' ? [{ weight: 3, arbitrary: fc.constantFrom(sessionOf(alice), sessionOf(bob)) }] : []),
     { weight: 1, arbitrary: fc.constantFrom('0', '-1', '2147483647', '2147483648', '9007199254740993', '1e21', '1.5', '-0', '00001', '0x10', 'NaN', 'Infinity', ' 1', 'me', 'x'.repeat(250)) },
     { weight: 2, arbitrary: text }
   ).filter(value => !['', '.', '..'].includes(value)).map(encodeURIComponent)
