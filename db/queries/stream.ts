@@ -104,11 +104,14 @@ export async function pruneFeed (db: Queryable, window: ReplayWindow): Promise<v
 /** A ticket's lifetime, in seconds. */
 export const TICKET_SECONDS = 30
 
+/** A token's expiry as a timestamp can hold it: a later one (a signed token may claim any) is the end of year 9999. */
+const LATEST_EXPIRY = 253_402_300_799
+
 /** Stores a ticket (by hash) for the caller, when its token still stands. */
 export async function issueTicket (db: Queryable, caller: Caller, hash: Buffer, tokenExpiresAt: number): Promise<boolean> {
   const rows = await run(db, 'issue-stream-ticket', `
     insert into stream_tickets (hash, user_id, session_id, issued_at, token_expires_at, expires_at)
-    select $4, me.id, $2::uuid, $3::float8, to_timestamp($5::float8), now() + make_interval(secs => ${TICKET_SECONDS})
+    select $4, me.id, $2::uuid, $3::float8, to_timestamp(least($5::float8, ${LATEST_EXPIRY})), now() + make_interval(secs => ${TICKET_SECONDS})
       from users me where me.id = $1 and ${CALLER_STANDS}
     returning 1`, [...callerValues(caller), hash, tokenExpiresAt])
   return rows.length > 0
