@@ -21,6 +21,10 @@ export const ConfigSchema = Type.Object({
   DATABASE_DIRECT_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   /** false: every statement unnamed, for a transaction pooler that keeps no prepared statements (PgBouncer before 1.21). */
   DATABASE_PREPARED_STATEMENTS: Type.Boolean({ default: true }),
+  /** Streaming replicas, comma-separated: reads go there when one has replayed the caller's own writes. */
+  DATABASE_READ_URLS: Type.String({ default: '', pattern: '^(postgres(ql)?://[^,]+(,\\s*postgres(ql)?://[^,]+)*)?$' }),
+  /** Milliseconds a replica may trail the primary before reads skip it. */
+  DATABASE_READ_MAX_LAG: Type.Integer({ minimum: 0, maximum: 3600000, default: 5000 }),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
   /** Milliseconds a request waits for a free connection of the pool before it is answered 503. */
   DATABASE_POOL_TIMEOUT: Type.Integer({ minimum: 1, maximum: 60000, default: 1500 }),

@@ -1,7 +1,6 @@
 import fastifyPostgres from '@fastify/postgres'
 import fp from 'fastify-plugin'
-import { UnnamedStatementsClient } from '../db/client.js'
-import { pgTypes } from '../db/pg-types.js'
+import { poolOptions } from '../db/pool-options.js'
 import { prepareDatabase } from '../db/prepare-database.js'
 import type { AppOptions } from '../lib/config.js'
 
@@ -11,9 +10,6 @@ declare module 'fastify' {
     directDatabaseUrl: string
   }
 }
-
-/** Far beyond any query Postline runs; reached only when the database has stopped answering. */
-const QUERY_TIMEOUT_MS = 5000
 
 /**
  * PostgreSQL (embedded when none is configured), migrated at start-up by MikroORM (loaded only
@@ -27,18 +23,8 @@ export default fp<AppOptions>(async function db (fastify, opts) {
   // Added before the pool: onClose hooks run last-added first, so the pool's connections end
   // before the database stops (else each logs 'terminating connection due to administrator command').
   if (database.stop) fastify.addHook('onClose', database.stop)
-  // While the database is down a request waits at most DATABASE_POOL_TIMEOUT for a
-  // connection, and while it is frozen at most QUERY_TIMEOUT_MS for an answer, then gets a
-  // 503: no request hangs on an outage. (The pool drops a connection whose query failed.)
-  await fastify.register(fastifyPostgres, {
-    connectionString: database.url,
-    max: config.DATABASE_POOL_SIZE,
-    connectionTimeoutMillis: config.DATABASE_POOL_TIMEOUT,
-    query_timeout: QUERY_TIMEOUT_MS,
-    keepAlive: true,
-    types: pgTypes,
-    ...(config.DATABASE_PREPARED_STATEMENTS ? {} : { Client: UnnamedStatementsClient })
-  })
+  // (The pool drops a connection whose query failed.)
+  await fastify.register(fastifyPostgres, { ...poolOptions(config), connectionString: database.url })
   fastify.decorate('directDatabaseUrl', database.directUrl)
   // A pool's idle connection that fails (the server restarted) is dropped by pg; without a
   // listener its error event would end the process.

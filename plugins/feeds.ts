@@ -48,7 +48,7 @@ export default fp(async function feeds (fastify) {
   async function listPage (request: FastifyRequest, query: FeedQuery, ownerId?: number) {
     try {
       const after = positionOf(query)
-      return await listFeed(fastify.pg, request.caller, {
+      const feed = {
         sort: query.sort,
         t: query.t,
         limit: query.limit,
@@ -57,7 +57,8 @@ export default fp(async function feeds (fastify) {
         voted: query.include === 'voted',
         ...(after ? { after } : {}),
         ...(ownerId === undefined ? {} : { ownerId })
-      })
+      }
+      return await fastify.read(request.caller, db => listFeed(db, request.caller, feed))
     } catch (err) {
       if (err instanceof CursorError) throw cursorProblem(err.message)
       throw err
@@ -71,4 +72,4 @@ export default fp(async function feeds (fastify) {
     if (page.last) reply.header('link', nextLink(request, encodeCursor(secret, { sort: query.sort, t: query.t, ...page.last })))
     return page.posts
   })
-}, { name: 'feeds', dependencies: ['config', 'db'] })
+}, { name: 'feeds', dependencies: ['config', 'db', 'replicas'] })

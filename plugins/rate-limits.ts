@@ -1,7 +1,6 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
 import { TooManyRequestsError } from '../lib/http-errors.js'
 
 declare module 'fastify' {
@@ -33,24 +32,12 @@ const seconds = (count: number) => `${count} second${count === 1 ? '' : 's'}`
  * outage lets requests through (and is logged) rather than failing them.
  */
 export default fp(async function rateLimits (fastify) {
-  const { config, log } = fastify
-  let redis: Redis | undefined
-  if (config.REDIS_URL) {
-    redis = new Redis(config.REDIS_URL, { connectTimeout: 500, maxRetriesPerRequest: 1, enableAutoPipelining: true })
-    let reported = false
-    redis.on('error', err => {
-      if (!reported) log.warn({ err: { message: err.message } }, 'rate-limit store (Redis) unreachable: limits are not counted')
-      reported = true
-    })
-    redis.on('ready', () => { reported = false })
-    fastify.addHook('onClose', async () => { await redis!.quit().catch(() => redis!.disconnect()) })
-  }
-
+  const { config, redis } = fastify
   await fastify.register(rateLimit, {
     global: config.RATE_LIMIT > 0,
     max: config.RATE_LIMIT || 1,
     timeWindow: MINUTE,
-    redis,
+    ...(redis ? { redis } : {}),
     nameSpace: 'postline-rate-limit:',
     skipOnError: true,
     errorResponseBuilder: (_request, context) => new TooManyRequestsError(seconds(Math.ceil(context.ttl / 1000)))
@@ -70,4 +57,4 @@ export default fp(async function rateLimits (fastify) {
       }
     }
   })
-}, { name: 'rate-limits', dependencies: ['config'] })
+}, { name: 'rate-limits', dependencies: ['config', 'redis'] })

@@ -51,7 +51,8 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function get (request) {
     const { id } = request.params
-    const post = await findPostOut(fastify.pg, request.caller, id, request.query.include === 'voted')
+    const voted = request.query.include === 'voted'
+    const post = await fastify.read(request.caller, db => findPostOut(db, request.caller, id, voted))
     if (!post) throw new PostNotFoundError(id)
     return post
   })

@@ -1,18 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
 import { ServiceUnavailableSchema, faultResponses } from '../../schemas/common.js'
+import { ReadySchema } from '../../schemas/ready.js'
 
-/** Readiness for a load balancer or orchestrator: 200 only while the database answers. */
+/** Readiness for a load balancer or orchestrator: 200 only while the primary database answers. */
 const ready: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/', {
     config: { rateLimit: false },
     schema: {
       operationId: 'checkReady',
       summary: 'Is the server ready to serve?',
-      description: 'Runs `select 1` on the database pool: 200 when it answers, 503 when the database cannot be reached.',
+      description: 'Runs `select 1` on the primary database: 200 when it answers, 503 when it cannot be reached. With read replicas, also says which serve reads; a replica that is down or lagging does not make the server unready (reads go to the primary).',
       tags: ['Health'],
       response: {
-        200: Type.Object({ status: Type.Literal('ready') }, { title: 'ReadyStatus', description: 'The database answers' }),
+        200: ReadySchema,
         503: ServiceUnavailableSchema,
         ...faultResponses
       }
@@ -20,7 +20,8 @@ const ready: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async function checkReady () {
     // A database error here is a connection failure: the error handler makes it the 503.
     await fastify.pg.query('select 1')
-    return { status: 'ready' as const }
+    const replicas = fastify.replicaStatuses()
+    return replicas.length === 0 ? { status: 'ready' as const } : { status: 'ready' as const, databases: { primary: 'up' as const, replicas } }
   })
 }
 

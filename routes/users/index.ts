@@ -56,7 +56,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: asResponse(UserOutSchema, 'The token\'s user'), 401: UnauthorizedSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function me (request) {
-    return findTokenUser(fastify.pg, request.caller)
+    return fastify.read(request.caller, db => findTokenUser(db, request.caller))
   })
 
   fastify.put('/me/password', {
@@ -134,7 +134,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function getUser (request) {
     const { id } = request.params
-    const user = await findUserById(fastify.pg, id)
+    const user = await fastify.read(null, db => findUserById(db, id))
     if (!user) throw new UserNotFoundError(id)
     return user
   })

@@ -3,8 +3,9 @@ import t from 'tap'
 import { CHANGE_FEED_APPLICATION } from '../../db/change-feed.js'
 import { MIGRATION_LOCK } from '../../db/migrate.js'
 import { shippedMigrations } from '../../db/migration-files.js'
-import { createEmptyDatabase, uniqueEmail } from '../helpers/app.js'
+import { createEmptyDatabase } from '../helpers/app.js'
 import { openStream } from '../helpers/event-stream.js'
+import { call, signIn, type Answer as HttpAnswer, type Session } from '../helpers/http.js'
 import { pgBouncerMissing, startPgBouncer } from '../helpers/pgbouncer.js'
 import { startServer, type ServerProcess } from '../helpers/server-process.js'
 
@@ -17,28 +18,10 @@ import { startServer, type ServerProcess } from '../helpers/server-process.js'
 const SERVER_CONNECTIONS = 4
 const CONCURRENCY = 30
 
-interface Session { url: string, headers: Record<string, string> }
-
-async function call (url: string, init: RequestInit & { json?: unknown } = {}): Promise<{ status: number, body: string }> {
-  const { json, ...rest } = init
-  const response = await fetch(url, json === undefined ? rest : { ...rest, method: rest.method ?? 'POST', headers: { ...rest.headers as Record<string, string>, 'content-type': 'application/json' }, body: JSON.stringify(json) })
-  return { status: response.status, body: await response.text() }
-}
-
-/** A user registered and logged in on `url`. */
-async function signIn (url: string): Promise<Session> {
-  const email = uniqueEmail('pooled')
-  const created = await call(`${url}/users`, { json: { email, password: 'password123' } })
-  if (created.status !== 201) throw new Error(`POST /users: ${created.status} ${created.body}`)
-  const login = await fetch(`${url}/login`, { method: 'POST', body: new URLSearchParams({ username: email, password: 'password123' }) })
-  const { access_token: token } = await login.json() as { access_token: string }
-  return { url, headers: { authorization: `Bearer ${token}` } }
-}
-
-type Answer = { request: string, status: number, body: string }
+type Answer = HttpAnswer & { request: string }
 
 /** The requests of the load, in turn: each is given the session, the request's number and a post id. */
-const REQUESTS: Array<[string, (session: Session, i: number, postId: number) => Promise<{ status: number, body: string }>]> = [
+const REQUESTS: Array<[string, (session: Session, i: number, postId: number) => Promise<HttpAnswer>]> = [
   ['POST /posts', ({ url, headers }, i) => call(`${url}/posts`, { headers, json: { title: `post ${i}`, content: 'through the pooler' } })],
   ['POST /vote', ({ url, headers }, i, postId) => call(`${url}/vote`, { headers, json: { post_id: postId, dir: i % 2 } })],
   ['GET /posts/:id', ({ url, headers }, _, postId) => call(`${url}/posts/${postId}`, { headers })],
@@ -51,7 +34,7 @@ const REQUESTS: Array<[string, (session: Session, i: number, postId: number) => 
  * each user writes posts, votes, and reads the feed and posts by id. Returns every answer.
  */
 async function mixedLoad (servers: ServerProcess[], total: number, signInAt = servers): Promise<Answer[]> {
-  const signedIn = await Promise.all(Array.from({ length: 10 }, (_, i) => signIn(signInAt[i % signInAt.length]!.url)))
+  const signedIn = await Promise.all(Array.from({ length: 10 }, (_, i) => signIn(signInAt[i % signInAt.length]!.url, 'pooled')))
   const sessions = signedIn.map((session, i) => ({ ...session, url: servers[i % servers.length]!.url }))
   const postIds: number[] = []
   const answers: Answer[] = []

@@ -136,11 +136,11 @@ export function alive (pid: number): boolean {
   }
 }
 
-/** Polls `find` every 50 ms until it returns something other than undefined; throws after `ms`. */
-export async function until<T> (find: () => T | undefined, ms: number, what: () => string): Promise<T> {
+/** Polls `find` every 50 ms until it returns (or resolves with) something other than undefined; throws after `ms`. */
+export async function until<T> (find: () => T | undefined | Promise<T | undefined>, ms: number, what: () => string): Promise<T> {
   const deadline = Date.now() + ms
   for (;;) {
-    const found = find()
+    const found = await find()
     if (found !== undefined) return found
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what()}`)
     await sleep(50)

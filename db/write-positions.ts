@@ -1,0 +1,57 @@
+import type { Redis } from 'ioredis'
+
+const KEY_PREFIX = 'postline-write-position:'
+/** Stores the larger of the stored and the given position, so that concurrent writes never lower it. */
+const RAISE_SCRIPT = `local stored = tonumber(redis.call('GET', KEYS[1]))
+if stored == nil or stored < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`
+/** Users whose positions one process remembers without Redis: the most recent writers. */
+const LOCAL_LIMIT = 100_000
+
+/**
+ * The primary's WAL position after each user's last write: a replica may answer that user's
+ * reads once it has replayed it. In Redis when REDIS_URL is set (so every process and host
+ * sees every write), else in this process's memory. Remembered for `keepMs`, long enough for any
+ * replica reads still go to to pass it.
+ */
+export class WritePositions {
+  readonly #redis: Redis | undefined
+  readonly #keepMs: number
+  readonly #local = new Map<number, { position: number, until: number }>()
+  /** The highest position forgotten to make room: a user without one of their own is held to it. */
+  #forgotten = 0
+
+  constructor (redis: Redis | undefined, keepMs: number) {
+    this.#redis = redis
+    this.#keepMs = keepMs
+  }
+
+  async record (userId: number, position: number): Promise<void> {
+    if (this.#redis) {
+      await this.#redis.eval(RAISE_SCRIPT, 1, KEY_PREFIX + userId, position, this.#keepMs)
+      return
+    }
+    const known = this.#local.get(userId)
+    this.#local.delete(userId)
+    this.#local.set(userId, { position: Math.max(position, known?.position ?? 0), until: Date.now() + this.#keepMs })
+    if (this.#local.size > LOCAL_LIMIT) {
+      const [oldest, { position: dropped }] = this.#local.entries().next().value!
+      this.#local.delete(oldest)
+      this.#forgotten = Math.max(this.#forgotten, dropped)
+    }
+  }
+
+  /** The user's last write position; 0 when none is remembered; Infinity when it cannot be known (Redis is down). */
+  async lastOf (userId: number): Promise<number> {
+    if (this.#redis) {
+      try {
+        const stored = await this.#redis.get(KEY_PREFIX + userId)
+        return stored === null ? 0 : Number(stored)
+      } catch {
+        return Number.POSITIVE_INFINITY
+      }
+    }
+    const known = this.#local.get(userId)
+    return known && known.until > Date.now() ? known.position : this.#forgotten
+  }
+}

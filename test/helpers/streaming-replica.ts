@@ -1,0 +1,103 @@
+import { execFile } from 'node:child_process'
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, appendFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import type { Test } from 'tap'
+import { freePort } from './server-process.js'
+
+const run = promisify(execFile)
+
+/** Debian's PostgreSQL server programs (initdb, pg_ctl, pg_basebackup), the newest installed. */
+function serverBin (): string | undefined {
+  const root = '/usr/lib/postgresql'
+  if (!existsSync(root)) return undefined
+  const versions = readdirSync(root).filter(version => existsSync(join(root, version, 'bin', 'pg_basebackup'))).sort((a, b) => Number(b) - Number(a))
+  return versions[0] === undefined ? undefined : join(root, versions[0], 'bin')
+}
+
+/** Why a primary and its streaming replica cannot run here, or false. */
+export const streamingReplicaMissing = (): string | false =>
+  serverBin() ? false : 'PostgreSQL\'s server programs are not installed (on Debian or Ubuntu: apt-get install -y postgresql-15)'
+
+export interface Cluster {
+  /** The `postline` database's URL. */
+  url: string
+  dataDir: string
+  /** Its server log (each line prefixed by the client's application name and a '|'). */
+  logFile: string
+  start: () => Promise<void>
+  /** Stops it at once (`immediate`), as a crash would, or cleanly (`fast`). */
+  stop: (mode?: 'immediate' | 'fast') => Promise<void>
+  /** Runs SQL on it as the superuser. */
+  psql: (sql: string) => Promise<string>
+}
+
+export interface StreamingPair { primary: Cluster, replica: Cluster }
+
+/**
+ * A PostgreSQL primary of its own (initdb in a temp folder) and a streaming replica of it made
+ * by `pg_basebackup -R`, which applies each commit `applyDelayMs` after the primary made it
+ * (`recovery_min_apply_delay`): a replica that always lags. Both run as real postmasters (as
+ * the postgres user when the tests run as root) and are stopped and removed when `t` ends.
+ */
+export async function startStreamingPair (t: Test, applyDelayMs: number): Promise<StreamingPair> {
+  const bin = serverBin()!
+  const dir = mkdtempSync(join(tmpdir(), 'postline-replication-'))
+  chmodSync(dir, 0o755)
+  const asRoot = process.getuid?.() === 0
+  const owner = asRoot ? { uid: Number((await run('id', ['-u', 'postgres'])).stdout), gid: Number((await run('id', ['-g', 'postgres'])).stdout) } : {}
+  if (asRoot) chownSync(dir, owner.uid!, owner.gid!)
+  const as = (program: string, args: string[]) => run(join(bin, program), args, { ...owner, cwd: dir })
+
+  const clusters: Cluster[] = []
+  t.teardown(async () => {
+    await Promise.all(clusters.map(cluster => cluster.stop('immediate')))
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const cluster = async (name: string): Promise<Cluster> => {
+    const dataDir = join(dir, name)
+    const port = await freePort()
+    const logFile = join(dir, `${name}.log`)
+    let running = false
+    const made: Cluster = {
+      url: `postgresql://postgres@127.0.0.1:${port}/postline`,
+      dataDir,
+      logFile,
+      start: async () => {
+        await as('pg_ctl', ['-D', dataDir, '-l', logFile, '-o', `-p ${port}`, '-w', '-t', '60', 'start'])
+        running = true
+      },
+      stop: async (mode = 'fast') => {
+        if (!running) return
+        running = false
+        await as('pg_ctl', ['-D', dataDir, '-m', mode, '-w', 'stop']).catch(() => {})
+      },
+      psql: async sql => (await as('psql', ['-h', dir, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-XAtqc', sql])).stdout.trim()
+    }
+    clusters.push(made)
+    return made
+  }
+
+  const primary = await cluster('primary')
+  await as('initdb', ['-D', primary.dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync'])
+  // The replica's copy keeps these settings (pg_ctl's -o goes through a shell: only the port is passed there).
+  appendFileSync(join(primary.dataDir, 'postgresql.conf'), `listen_addresses = '127.0.0.1'
+unix_socket_directories = '${dir}'
+fsync = off
+hot_standby_feedback = on
+log_statement = 'all'
+log_line_prefix = '%a|'
+`)
+  await primary.start()
+  // A checkpoint of the immediate kind: CREATE DATABASE's own would be spread over minutes.
+  await primary.psql('create database postline strategy = file_copy')
+
+  const replica = await cluster('replica')
+  const { port } = new URL(primary.url)
+  await as('pg_basebackup', ['-h', '127.0.0.1', '-p', port, '-U', 'postgres', '-D', replica.dataDir, '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync'])
+  appendFileSync(join(replica.dataDir, 'postgresql.auto.conf'), `recovery_min_apply_delay = '${applyDelayMs}ms'\n`)
+  await replica.start()
+  return { primary, replica }
+}
