@@ -119,6 +119,10 @@ export function loadConfig (source: ConfigSource = readEnvironment()): Config {
     throw new ConfigError('Invalid configuration: SECRET_KEY must be set to a random string of at least 32 characters when NODE_ENV is production')
   }
   parseTrustProxy(config.TRUST_PROXY)
+  if (config.DATABASE_READ_URLS && config.WEB_CONCURRENCY > 1 && !config.REDIS_URL) {
+    // Each process would know only its own users' writes: a read on another could miss them.
+    throw new ConfigError('Invalid configuration: DATABASE_READ_URLS with WEB_CONCURRENCY above 1 needs REDIS_URL, where every process finds each user\'s last write')
+  }
   return { ...config, SECRET_KEY: config.SECRET_KEY ?? DEVELOPMENT_SECRET_KEY }
 }
 

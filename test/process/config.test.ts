@@ -41,7 +41,10 @@ const BAD_VALUES: [name: string, value: string][] = [
   ['REFRESH_TOKEN_EXPIRE_DAYS', '0'],
   ['REFRESH_TOKEN_EXPIRE_DAYS', '1.5'],
   ['WEB_CONCURRENCY', '0'],
-  ['LOGIN_RATE_LIMIT', '-1']
+  ['LOGIN_RATE_LIMIT', '-1'],
+  ['DATABASE_READ_URLS', 'replica.internal:5432'],
+  ['DATABASE_READ_URLS', 'postgresql://a/postline,'],
+  ['DATABASE_READ_MAX_LAG', '-1']
 ]
 
 t.test('a bad value is refused with one line naming the variable', async t => {
@@ -96,6 +99,17 @@ t.test('postgres:// and postgresql:// database URLs are accepted', async t => {
   for (const url of ['postgres://u:p@db:5432/app', 'postgresql://u@127.0.0.1/app']) {
     t.equal(loadConfig({ DATABASE_URL: url }).DATABASE_URL, url)
   }
+})
+
+t.test('DATABASE_READ_URLS takes one replica URL or several, comma-separated', async t => {
+  t.equal(loadConfig({}).DATABASE_READ_URLS, '', 'none by default')
+  t.equal(loadConfig({}).DATABASE_READ_MAX_LAG, 5000)
+  for (const urls of ['postgresql://r1/postline', 'postgresql://r1/postline,postgres://u:p@r2:5433/postline', 'postgresql://r1/postline, postgresql://r2/postline']) {
+    t.equal(loadConfig({ DATABASE_READ_URLS: urls }).DATABASE_READ_URLS, urls)
+  }
+  const error = configError({ DATABASE_READ_URLS: 'postgresql://r1/postline', WEB_CONCURRENCY: '2' })
+  t.match(error?.message, /DATABASE_READ_URLS with WEB_CONCURRENCY above 1 needs REDIS_URL/, 'several processes without Redis are refused: each would know only its own writes')
+  t.equal(loadConfig({ DATABASE_READ_URLS: 'postgresql://r1/postline', WEB_CONCURRENCY: '2', REDIS_URL: 'redis://127.0.0.1:6379' }).WEB_CONCURRENCY, 2)
 })
 
 t.test('production refuses a missing, short or stand-in SECRET_KEY', async t => {

@@ -1,0 +1,51 @@
+import { Redis } from 'ioredis'
+import t from 'tap'
+import { WritePositions } from '../../db/write-positions.js'
+
+// Each user's last write position, which decides whether a replica may serve their reads: it
+// only ever rises, and when it cannot be known the answer sends reads to the primary.
+
+const USER = 424242
+
+t.test('in memory (no Redis): the highest position a user wrote at, 0 for a user who has not written', async t => {
+  const positions = new WritePositions(undefined, 60_000)
+  t.equal(await positions.lastOf(USER), 0)
+  await positions.record(USER, 500)
+  await positions.record(USER, 300)
+  t.equal(await positions.lastOf(USER), 500, 'a later, lower position (a concurrent write) does not lower it')
+  t.equal(await positions.lastOf(USER + 1), 0, 'another user is not held to it')
+})
+
+t.test('in memory: forgotten once it is no longer needed', async t => {
+  const positions = new WritePositions(undefined, 1)
+  await positions.record(USER, 500)
+  await new Promise(resolve => setTimeout(resolve, 5))
+  t.equal(await positions.lastOf(USER), 0)
+})
+
+t.test('in Redis: shared by every process, and only ever raised', async t => {
+  const url = 'redis://127.0.0.1:6379/12'
+  const probe = new Redis(url, { lazyConnect: true, connectTimeout: 500, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  probe.on('error', () => {})
+  try {
+    await probe.connect()
+  } catch {
+    t.skip(`no Redis answers at ${url}`)
+    return
+  }
+  const user = 100_000 + (process.pid % 100_000)
+  const [one, other] = [new Redis(url), new Redis(url)]
+  t.teardown(async () => {
+    await probe.del(`postline-write-position:${user}`)
+    for (const client of [probe, one, other]) client.disconnect()
+  })
+  const [here, there] = [new WritePositions(one, 60_000), new WritePositions(other, 60_000)]
+  await here.record(user, 2 ** 40 + 7)
+  t.equal(await there.lastOf(user), 2 ** 40 + 7, 'a position recorded by one process is read by another, exactly')
+  await there.record(user, 1000)
+  t.equal(await here.lastOf(user), 2 ** 40 + 7, 'a lower one does not replace it')
+  t.ok(await probe.pttl(`postline-write-position:${user}`) > 50_000, 'it expires on its own')
+
+  other.disconnect()
+  t.equal(await there.lastOf(user), Number.POSITIVE_INFINITY, 'when Redis cannot answer, no replica is good enough: reads go to the primary')
+})
