@@ -37,17 +37,27 @@ export async function load (url: string, request: BenchRequest, seconds: number,
   return { rps: result['2xx'] / result.duration, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors }
 }
 
-export interface RunTiming { warmup: number, seconds: number, connections: number, log: (message: string) => void }
+export interface RunTiming {
+  warmup: number
+  seconds: number
+  connections: number
+  log: (message: string) => void
+  /** Called right before and right after the measured run (not the warm-up): to read CPU counters, say. */
+  around?: { before: () => void, after: () => void }
+}
 
 /**
  * One measured run of `scenario` on `url`: a warm-up, then the run, each with a fresh request
  * (made after the last one's requests have landed), then the scenario's clean-up.
  */
-export async function measureScenario (url: string, scenario: Scenario, data: BenchData, { warmup, seconds, connections, log }: RunTiming): Promise<Measure> {
+export async function measureScenario (url: string, scenario: Scenario, data: BenchData, { warmup, seconds, connections, log, around }: RunTiming): Promise<Measure> {
   const target = { url, connections }
   await load(url, await scenario.request(data, target), warmup, connections, log)
   await sleep(500)
-  const measure = await load(url, await scenario.request(data, target), seconds, connections, log)
+  const request = await scenario.request(data, target)
+  around?.before()
+  const measure = await load(url, request, seconds, connections, log)
+  around?.after()
   await sleep(500)
   await scenario.cleanup?.(data)
   return measure

@@ -14,6 +14,7 @@ import { endBenchSessions, startBenchSessions } from './sessions.js'
 import { encodeCursor } from '../lib/cursor.js'
 import { machineCpuSeconds, startServer, type BenchServer } from './servers.js'
 import { runPoolerBench } from './pooler.js'
+import { runReplicaBench } from './replica.js'
 import { runStreamBench } from './stream.js'
 
 // `npm run bench -- --preset small|large`: seeds when the data is not the preset's, then runs
@@ -39,7 +40,7 @@ const warmup = Number(args.warmup)
 const rounds = Number(args.rounds)
 const only = args.scenarios?.split(',')
 /** Runs of their own, made only when named. */
-const OWN_RUNS = ['stream', 'pooler']
+const OWN_RUNS = ['stream', 'pooler', 'replica']
 
 const log = (message: string) => console.error(`[bench] ${message}`)
 const load = (url: string, request: BenchRequest, seconds: number, conns = connections) => loadFor(url, request, seconds, conns, log)
@@ -128,6 +129,7 @@ try {
   const timing = `${connections} connections, ${duration} s per run after a ${warmup} s warm-up, ${rounds} rounds alternating which goes first (means).`
   if (only?.includes('stream')) reportOwnRun('stream', `Writes for ${duration} s; the on/off rates: ${timing}`, await runStreamBench(options))
   if (only?.includes('pooler')) reportOwnRun('pooler', `Postline direct (named statements) and through PgBouncer in transaction mode (unnamed): ${timing}`, await runPoolerBench(options))
+  if (only?.includes('replica')) reportOwnRun('replica', `Postline on a primary alone, and on the same primary with DATABASE_READ_URLS naming its streaming replica (the bench's data copied to both): ${timing}`, await runReplicaBench(options))
 
   // Every other scenario (all of them when none is named), against the baseline.
   if (!only || only.some(name => !OWN_RUNS.includes(name))) {

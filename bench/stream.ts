@@ -19,7 +19,7 @@ const WRITES_PORT = 18_085
 /** The change feed's triggers (from the stream migration), switched off for the "off" runs. */
 const FEED_FUNCTIONS = ['stream_post_changed', 'stream_votes_changed']
 
-/** What a run of its own (`--scenarios stream`, `pooler`) is given. */
+/** What a run of its own (`--scenarios stream`, `pooler`, `replica`) is given. */
 export interface OwnRunOptions {
   data: BenchData
   env: Record<string, string>

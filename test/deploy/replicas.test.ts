@@ -43,7 +43,7 @@ async function redisReachable (): Promise<boolean> {
 const skip = streamingReplicaMissing() || (!await redisReachable() && `no Redis answers at ${REDIS_URL}`)
 
 t.test('DATABASE_READ_URLS: two servers on a primary and a lagging streaming replica', { skip }, async t => {
-  const { primary, replica } = await startStreamingPair(t, APPLY_DELAY_MS)
+  const { primary, replica } = await startStreamingPair(t, { applyDelayMs: APPLY_DELAY_MS, logStatements: true })
   const env = { DATABASE_URL: primary.url, DATABASE_READ_URLS: replica.url, DATABASE_READ_MAX_LAG: String(MAX_LAG_MS), REDIS_URL }
   const servers = await Promise.all([startServer(t, env), startServer(t, env)])
   const [first, second] = servers as [ServerProcess, ServerProcess]

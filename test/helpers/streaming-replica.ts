@@ -3,7 +3,6 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, app
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import type { Test } from 'tap'
 import { freePort } from './server-process.js'
 
 const run = promisify(execFile)
@@ -24,7 +23,7 @@ export interface Cluster {
   /** The `postline` database's URL. */
   url: string
   dataDir: string
-  /** Its server log (each line prefixed by the client's application name and a '|'). */
+  /** Its server log. */
   logFile: string
   start: () => Promise<void>
   /** Stops it at once (`immediate`), as a crash would, or cleanly (`fast`). */
@@ -35,13 +34,28 @@ export interface Cluster {
 
 export interface StreamingPair { primary: Cluster, replica: Cluster }
 
+/** Where the pair's stop is registered: a tap test, or a bench's list of clean-ups. */
+export interface Teardowns { teardown: (clean: () => Promise<void>) => void }
+
+export interface PairOptions {
+  /** recovery_min_apply_delay: each commit applied this long after the primary made it. */
+  applyDelayMs?: number
+  /** Log every statement, each line prefixed by the client's application name and a '|' (tests count a replica's reads so). */
+  logStatements?: boolean
+}
+
+/** A server program's path, for tools that run one against a cluster (pg_dump, pg_restore). */
+export function serverProgram (name: string): string {
+  return join(serverBin()!, name)
+}
+
 /**
  * A PostgreSQL primary of its own (initdb in a temp folder) and a streaming replica of it made
- * by `pg_basebackup -R`, which applies each commit `applyDelayMs` after the primary made it
- * (`recovery_min_apply_delay`): a replica that always lags. Both run as real postmasters (as
+ * by `pg_basebackup -R`, which may apply each commit late (`applyDelayMs`): a replica that
+ * always lags. Both run as real postmasters (as
  * the postgres user when the tests run as root) and are stopped and removed when `t` ends.
  */
-export async function startStreamingPair (t: Test, applyDelayMs: number): Promise<StreamingPair> {
+export async function startStreamingPair (t: Teardowns, { applyDelayMs = 0, logStatements = false }: PairOptions = {}): Promise<StreamingPair> {
   const bin = serverBin()!
   const dir = mkdtempSync(join(tmpdir(), 'postline-replication-'))
   chmodSync(dir, 0o755)
@@ -87,9 +101,7 @@ export async function startStreamingPair (t: Test, applyDelayMs: number): Promis
 unix_socket_directories = '${dir}'
 fsync = off
 hot_standby_feedback = on
-log_statement = 'all'
-log_line_prefix = '%a|'
-`)
+${logStatements ? 'log_statement = \'all\'\nlog_line_prefix = \'%a|\'\n' : ''}`)
   await primary.start()
   // A checkpoint of the immediate kind: CREATE DATABASE's own would be spread over minutes.
   await primary.psql('create database postline strategy = file_copy')
@@ -97,7 +109,7 @@ log_line_prefix = '%a|'
   const replica = await cluster('replica')
   const { port } = new URL(primary.url)
   await as('pg_basebackup', ['-h', '127.0.0.1', '-p', port, '-U', 'postgres', '-D', replica.dataDir, '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync'])
-  appendFileSync(join(replica.dataDir, 'postgresql.auto.conf'), `recovery_min_apply_delay = '${applyDelayMs}ms'\n`)
+  if (applyDelayMs > 0) appendFileSync(join(replica.dataDir, 'postgresql.auto.conf'), `recovery_min_apply_delay = '${applyDelayMs}ms'\n`)
   await replica.start()
   return { primary, replica }
 }
