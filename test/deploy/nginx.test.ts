@@ -1,93 +1,12 @@
-import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { request, type IncomingHttpHeaders } from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import t, { type Test } from 'tap'
 import { createTestDatabase, uniqueEmail } from '../helpers/app.js'
+import { startNginx, nginxMissing, type Nginx } from '../helpers/nginx.js'
 import { freePort, startServer, until, type ServerProcess } from '../helpers/server-process.js'
 
-// Postline behind Debian's nginx, configured by deploy/nginx/postline.conf and the proxy.conf it
-// includes, changed only where a test must: loopback ports of its own, the upstream's port,
-// no TLS, and every file nginx writes in a temporary directory.
-
-const NGINX = '/usr/sbin/nginx'
-const DEPLOY = join(import.meta.dirname, '..', '..', 'deploy', 'nginx')
-
-/** `text` with each replacement made; one that matches nothing throws, so the test never runs a config it did not mean to. */
-function substitute (text: string, replacements: [RegExp, string][]): string {
-  return replacements.reduce((result, [pattern, replacement]) => {
-    if (result.search(pattern) === -1) throw new Error(`deploy/nginx/postline.conf no longer matches ${pattern}`)
-    return result.replace(pattern, replacement)
-  }, text)
-}
-
-function siteForTest (ports: { upstream: number, http: number, https: number }): string {
-  return substitute(readFileSync(join(DEPLOY, 'postline.conf'), 'utf8'), [
-    [/server 127\.0\.0\.1:8000;/, `server 127.0.0.1:${ports.upstream};`],
-    [/listen 80;/, `listen 127.0.0.1:${ports.http};`],
-    [/listen 443 ssl;.*/, `listen 127.0.0.1:${ports.https};`],
-    [/^.*listen \[::\].*\n/gm, ''],
-    // The rest of the TLS stanza.
-    [/^.*# managed by Certbot\n/gm, '']
-  ])
-}
-
-/** The main nginx.conf around a site: in the foreground, its files in `dir`, none of the host's. */
-function mainConfig (dir: string, site: string): string {
-  return `daemon off;
-${process.getuid?.() === 0 ? 'user root; # the default, nobody, cannot enter the private temp dir\n' : ''}worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log notice;
-events { worker_connections 64; }
-http {
-  access_log ${dir}/access.log;
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-${site}
-}
-`
-}
-
-interface Nginx {
-  /** The HTTPS server of postline.conf, without TLS. */
-  url: string
-  /** Its port-80 server. */
-  httpUrl: string
-}
-
-/** nginx in front of 127.0.0.1:`upstreamPort`, stopped when `t` ends. */
-async function startNginx (t: Test, upstreamPort: number): Promise<Nginx> {
-  const dir = mkdtempSync(join(tmpdir(), 'postline-nginx-'))
-  // postline.conf includes postline/proxy.conf, relative to the directory of nginx.conf.
-  mkdirSync(join(dir, 'postline'))
-  symlinkSync(join(DEPLOY, 'proxy.conf'), join(dir, 'postline', 'proxy.conf'))
-  const [http, https] = await Promise.all([freePort(), freePort()])
-  writeFileSync(join(dir, 'nginx.conf'), mainConfig(dir, siteForTest({ upstream: upstreamPort, http, https })))
-
-  const child = spawn(NGINX, ['-p', `${dir}/`, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout.on('data', chunk => { output += chunk })
-  child.stderr.on('data', chunk => { output += chunk })
-  const exited = new Promise(resolve => child.once('close', resolve))
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM')
-      await exited
-    }
-    rmSync(dir, { recursive: true, force: true })
-  })
-
-  const log = () => output + (existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : '')
-  // The master writes its pid file once its sockets listen.
-  await until(() => existsSync(join(dir, 'nginx.pid')) || child.exitCode !== null || undefined, 10_000, () => `nginx to start:\n${log()}`)
-  if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}:\n${log()}`)
-  return { url: `http://127.0.0.1:${https}`, httpUrl: `http://127.0.0.1:${http}` }
-}
+// Postline behind Debian's nginx, configured by deploy/nginx (see test/helpers/nginx.ts).
 
 interface Proxied extends Nginx {
   server: ServerProcess
@@ -96,7 +15,7 @@ interface Proxied extends Nginx {
 /** A Postline process with `env`, and nginx in front of it. */
 async function behindNginx (t: Test, env: Record<string, string>): Promise<Proxied> {
   const server = await startServer(t, env)
-  return { server, ...await startNginx(t, Number(new URL(server.url).port)) }
+  return { server, ...await startNginx(t, [new URL(server.url).host]) }
 }
 
 interface Answer {
@@ -159,7 +78,7 @@ function requestLine (server: ServerProcess, reqId: unknown): Promise<RequestLin
   }, 5_000, () => `a request log line with reqId ${reqId}:\n${server.output()}`)
 }
 
-const skip = existsSync(NGINX) ? false : `${NGINX} is not installed (on Debian or Ubuntu: apt-get install -y nginx)`
+const skip = nginxMissing()
 
 /** Requests a minute per client address, on both servers: room for the other checks' requests from 127.0.0.1 too. */
 const RATE_LIMIT = 20
@@ -269,7 +188,7 @@ t.test('Postline behind nginx, configured by deploy/nginx', { skip }, async t =>
     t.strictSame(parse(tooLarge), { detail: 'Request body is too large' })
     t.match(tooLarge.headers['x-request-id'], /^[0-9a-f]{32}$/, 'with its request id')
 
-    const down = await startNginx(t, await freePort())
+    const down = await startNginx(t, [`127.0.0.1:${await freePort()}`])
     const unavailable = await send(`${down.url}/posts`)
     t.equal(unavailable.status, 503, 'Postline down: 503, as Postline answers itself while it cannot serve')
     t.match(unavailable.headers['content-type'], /^application\/json/)

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,6 +15,8 @@ export interface PgBouncer {
   url: string
   output: () => string
   stop: () => void
+  /** Kills it (its clients' connections cut) and starts it again on the same port. */
+  restart: () => Promise<void>
 }
 
 /**
@@ -22,8 +24,9 @@ export interface PgBouncer {
  * authentication, as on our machines), with `serverConnections` server connections per
  * database and user. Clients' application names get their address appended
  * (application_name_add_host), so the primary can tell pooled connections from direct ones.
+ * `listenEverywhere`: on every address of this machine (for hosts of their own), not only 127.0.0.1.
  */
-export async function startPgBouncer (direct: string, serverConnections: number): Promise<PgBouncer> {
+export async function startPgBouncer (direct: string, serverConnections: number, { listenEverywhere = false } = {}): Promise<PgBouncer> {
   const dir = mkdtempSync(join(tmpdir(), 'postline-pgbouncer-'))
   chmodSync(dir, 0o755)
   const target = new URL(direct)
@@ -32,7 +35,7 @@ export async function startPgBouncer (direct: string, serverConnections: number)
   writeFileSync(join(dir, 'pgbouncer.ini'), `[databases]
 * = host=${target.hostname} port=${target.port || 5432}
 [pgbouncer]
-listen_addr = 127.0.0.1
+listen_addr = ${listenEverywhere ? '*' : '127.0.0.1'}
 listen_port = ${port}
 unix_socket_dir =
 auth_type = trust
@@ -44,24 +47,38 @@ application_name_add_host = 1
 `)
   // PgBouncer refuses to run as root: then as the postgres user.
   const user = process.getuid?.() === 0 ? { uid: Number(execFileSync('id', ['-u', 'postgres'])), gid: Number(execFileSync('id', ['-g', 'postgres'])) } : {}
-  const child = spawn(PGBOUNCER, [join(dir, 'pgbouncer.ini')], { ...user, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
-  child.stdout.on('data', chunk => { output += chunk })
-  child.stderr.on('data', chunk => { output += chunk })
+  let child: ChildProcess | undefined
+  const start = async () => {
+    const started = spawn(PGBOUNCER, [join(dir, 'pgbouncer.ini')], { ...user, stdio: ['ignore', 'pipe', 'pipe'] })
+    child = started
+    const from = output.length
+    started.stdout!.on('data', chunk => { output += chunk })
+    started.stderr!.on('data', chunk => { output += chunk })
+    await until(() => {
+      if (/process up/.test(output.slice(from))) return true
+      if (started.exitCode !== null) throw new Error(`pgbouncer exited:\n${output}`)
+    }, 10_000, () => `pgbouncer to start:\n${output}`)
+  }
+  /** Ends the process at once, as a crash would, and resolves once it is gone. */
+  const kill = async () => {
+    const running = child
+    if (!running || running.exitCode !== null || running.signalCode !== null) return
+    const gone = new Promise(resolve => running.once('close', resolve))
+    running.kill('SIGKILL')
+    await gone
+  }
   const stop = () => {
-    child.kill('SIGKILL')
+    child?.kill('SIGKILL')
     rmSync(dir, { recursive: true, force: true })
   }
   try {
-    await until(() => {
-      if (/process up/.test(output)) return true
-      if (child.exitCode !== null) throw new Error(`pgbouncer exited:\n${output}`)
-    }, 10_000, () => `pgbouncer to start:\n${output}`)
+    await start()
   } catch (err) {
     stop()
     throw err
   }
   const url = new URL(direct)
   url.port = String(port)
-  return { url: url.toString(), output: () => output, stop }
+  return { url: url.toString(), output: () => output, stop, restart: async () => { await kill(); await start() } }
 }

@@ -35,6 +35,8 @@ export interface SpawnOptions {
   /** The script to run instead of `server.ts` (relative to the project); a `.js` one runs without tsx. */
   script?: string
   args?: string[]
+  /** A command that runs the server inside it, such as `ip netns exec <name>` (it must exec the server, keeping its pid). */
+  within?: string[]
 }
 
 /** Set by test/run.ts once it has built dist/: server processes then run compiled, as `npm start` runs them. */
@@ -57,7 +59,8 @@ export function spawnServer (t: Test, env: Record<string, string>, options: Spaw
   }
   const script = compiled(options.script ?? 'server.ts')
   const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : []
-  const child = spawn(process.execPath, [...loader, join(ROOT, script), ...options.args ?? []], {
+  const [command, ...args] = [...options.within ?? [], process.execPath, ...loader, join(ROOT, script), ...options.args ?? []] as [string, ...string[]]
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...inherited, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', BCRYPT_ROUNDS: '4', BCRYPT_WORKERS: '1', LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -90,7 +93,7 @@ export async function waitFor<T> (promise: Promise<T>, ms: number, what: string 
 function listeningAddress (server: SpawnedServer): Promise<string> {
   return new Promise((resolve, reject) => {
     const check = () => {
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())
+      const match = /Server listening at (http:\/\/[\d.]+:\d+)/.exec(server.output())
       if (match) {
         server.child.stdout?.off('data', check)
         resolve(match[1]!)

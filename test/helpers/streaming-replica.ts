@@ -17,7 +17,7 @@ function serverBin (): string | undefined {
 
 /** Why a primary and its streaming replica cannot run here, or false. */
 export const streamingReplicaMissing = (): string | false =>
-  serverBin() ? false : 'PostgreSQL\'s server programs are not installed (on Debian or Ubuntu: apt-get install -y postgresql-15)'
+  serverBin() ? false : 'PostgreSQL\'s server programs are not installed (on Debian or Ubuntu: apt-get install -y postgresql)'
 
 export interface Cluster {
   /** The `postline` database's URL. */
@@ -42,6 +42,8 @@ export interface PairOptions {
   applyDelayMs?: number
   /** Log every statement, each line prefixed by the client's application name and a '|' (tests count a replica's reads so). */
   logStatements?: boolean
+  /** Also listen on every address of this machine, trusting clients from this CIDR (hosts of their own). */
+  reachableFrom?: string
 }
 
 /** A server program's path, for tools that run one against a cluster (pg_dump, pg_restore). */
@@ -55,7 +57,7 @@ export function serverProgram (name: string): string {
  * always lags. Both run as real postmasters (as
  * the postgres user when the tests run as root) and are stopped and removed when `t` ends.
  */
-export async function startStreamingPair (t: Teardowns, { applyDelayMs = 0, logStatements = false }: PairOptions = {}): Promise<StreamingPair> {
+export async function startStreamingPair (t: Teardowns, { applyDelayMs = 0, logStatements = false, reachableFrom }: PairOptions = {}): Promise<StreamingPair> {
   const bin = serverBin()!
   const dir = mkdtempSync(join(tmpdir(), 'postline-replication-'))
   chmodSync(dir, 0o755)
@@ -97,7 +99,8 @@ export async function startStreamingPair (t: Teardowns, { applyDelayMs = 0, logS
   const primary = await cluster('primary')
   await as('initdb', ['-D', primary.dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync'])
   // The replica's copy keeps these settings (pg_ctl's -o goes through a shell: only the port is passed there).
-  appendFileSync(join(primary.dataDir, 'postgresql.conf'), `listen_addresses = '127.0.0.1'
+  if (reachableFrom) appendFileSync(join(primary.dataDir, 'pg_hba.conf'), `host all all ${reachableFrom} trust\n`)
+  appendFileSync(join(primary.dataDir, 'postgresql.conf'), `listen_addresses = '${reachableFrom ? '*' : '127.0.0.1'}'
 unix_socket_directories = '${dir}'
 fsync = off
 hot_standby_feedback = on
