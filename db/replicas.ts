@@ -9,8 +9,12 @@ const POLL_MS = 100
 /** A replica that does not answer its poll within this is down. */
 const POLL_TIMEOUT_MS = 1000
 
-/** A WAL position as a byte count (exact in a double for the first 8 PiB of WAL). */
-const PRIMARY_POSITION_SQL = 'select (pg_current_wal_lsn() - \'0/0\')::float8 as position'
+/**
+ * A WAL position as a byte count (exact in a double for the first 8 PiB of WAL). The insert
+ * position, not the write position: with synchronous_commit off, a commit's record may not be
+ * written yet when its answer leaves, but it is inserted.
+ */
+const PRIMARY_POSITION_SQL = 'select (pg_current_wal_insert_lsn() - \'0/0\')::float8 as position'
 /** What a replica has replayed; null on a server that is not in recovery (a primary reads as fully caught up). */
 const REPLAYED_SQL = 'select (pg_last_wal_replay_lsn() - \'0/0\')::float8 as position'
 

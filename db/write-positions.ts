@@ -11,8 +11,8 @@ const LOCAL_LIMIT = 100_000
 /**
  * The primary's WAL position after each user's last write: a replica may answer that user's
  * reads once it has replayed it. In Redis when REDIS_URL is set (so every process and host
- * sees every write), else in this process's memory. Remembered for `keepMs`, long enough for any
- * replica reads still go to to pass it.
+ * sees every write), else in this process's memory. Remembered for `keepMs`: by then a replica
+ * that has not replayed it trails by more than reads allow, and is skipped anyway.
  */
 export class WritePositions {
   readonly #redis: Redis | undefined
