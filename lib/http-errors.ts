@@ -15,6 +15,7 @@ export const SessionNotFoundError = createError('POSTLINE_SESSION_NOT_FOUND', 'S
 export const PostNotFoundError = createError('POSTLINE_POST_NOT_FOUND', 'Post with id: %s does not exist', 404)
 export const VoteConflictError = createError('POSTLINE_VOTE_CONFLICT', 'user %s has already voted on post %s', 409)
 export const VoteNotFoundError = createError('POSTLINE_VOTE_NOT_FOUND', 'Vote does not exist', 404)
+export const PostChangedError = createError('POSTLINE_POST_CHANGED', 'The post has changed since its ETag was read', 412)
 export const TooManyRequestsError = createError('POSTLINE_TOO_MANY_REQUESTS', 'Too many requests: retry in %s', 429)
 
 /** A 422 found by the handler rather than the schema, sent in the same `detail` list shape. */

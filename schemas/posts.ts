@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox'
-import { IdSchema, TextSchema, TimestampSchema, UserOutSchema } from './common.js'
+import { IdSchema, TextSchema, TimestampSchema, UserOutSchema, asResponse } from './common.js'
 
 const TITLE_EXAMPLE = 'Top beaches in Florida'
 const CONTENT_EXAMPLE = 'Check out these awesome beaches'
@@ -66,10 +66,29 @@ export const PostQuerySchema = Type.Object({ include: Type.Optional(IncludeSchem
 export type Sort = Static<typeof SortSchema>
 export type Window = Static<typeof WindowSchema>
 
+/** The strong validator of every 200 that a GET of posts answers. */
+const ETAG_HEADER = { type: 'string', required: true, description: 'A strong validator of this representation: send it back in `If-None-Match` (a 304 while it is current)' } as const
+
+/** The conditional-request header a read takes. */
+export const IfNoneMatchSchema = Type.Object({
+  'if-none-match': Type.Optional(Type.String({ description: 'ETags of representations the client holds (or `*`): 304 with no body while one is still current' }))
+})
+/** The conditional-request header a change of a post takes. */
+export const IfMatchSchema = Type.Object({
+  'if-match': Type.Optional(Type.String({ description: 'ETags from `GET /posts/{id}` (or `*`): the change is made only if the post is still as one of them shows it, else 412' }))
+})
+
+/** `GET /posts/{id}`'s 200: also what its ETag is computed from, for `If-Match`. */
+export const PostResponseSchema = { ...asResponse(PostOutSchema, 'The post'), headers: { ETag: ETAG_HEADER } }
+
 /** A page of a feed, with the header that leads to the next one. */
 export const FeedPageSchema = {
   ...Type.Array(PostOutSchema, { description: 'A page of posts with their vote counts' }),
   headers: {
-    Link: { type: 'string', required: false, description: 'On a full page only: `<PATH?QUERY>; rel="next"`, the next page (this request\'s path and parameters, `skip` aside, with `cursor`)' }
+    Link: { type: 'string', required: false, description: 'On a full page only: `<PATH?QUERY>; rel="next"`, the next page (this request\'s path and parameters, `skip` aside, with `cursor`)' },
+    ETag: ETAG_HEADER
   }
 }
+
+/** 304: the representation the client named in If-None-Match is still current. */
+export const NotModifiedSchema = { ...Type.Null({ description: 'Not modified: the representation whose ETag `If-None-Match` named is still current (no body)' }), headers: { ETag: ETAG_HEADER } }

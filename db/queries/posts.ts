@@ -116,6 +116,12 @@ export async function updatePost (db: Queryable, userId: number, id: number, cha
   return row && toPost(row)
 }
 
+/** Locks the post's row for the rest of the transaction; false when there is no such post. */
+export async function lockPost (db: Queryable, id: number): Promise<boolean> {
+  const rows = await run(db, 'lock-post', 'select from posts where id = $1 for update', [storedIdOrNone(id)])
+  return rows.length > 0
+}
+
 /** Deletes the user's own post (its votes go by cascade); false when it is gone (or not theirs). */
 export async function deletePost (db: Queryable, userId: number, id: number): Promise<boolean> {
   const result = await db.query({ name: 'delete-post', text: 'delete from posts where id = $1 and owner_id = $2', values: [storedIdOrNone(id), userId] })

@@ -1,14 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { Caller } from '../../db/queries/caller.js'
-import { createPost, deletePost, findPostOut, findPostOwnerId, updatePost, type PostChanges } from '../../db/queries/posts.js'
-import { ForbiddenError, PostNotFoundError, UnprocessableError } from '../../lib/http-errors.js'
+import type { FastifyReply } from 'fastify'
+import { createPost, deletePost, findPostOut, findPostOwnerId, lockPost, updatePost, type PostChanges } from '../../db/queries/posts.js'
+import type { Queryable } from '../../db/queries/queryable.js'
+import { entityTag, namesTag } from '../../lib/entity-tags.js'
+import { ForbiddenError, PostChangedError, PostNotFoundError, UnprocessableError } from '../../lib/http-errors.js'
 import { atLeastOneOf } from '../../lib/validation-detail.js'
 import { IdParamsSchema, UnauthorizedSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, faultResponses, limitedResponses } from '../../schemas/common.js'
-import { FeedPageSchema, ListQuerySchema, PostCreateSchema, PostOutSchema, PostPatchSchema, PostQuerySchema, PostSchema } from '../../schemas/posts.js'
+import { FeedPageSchema, IfMatchSchema, IfNoneMatchSchema, ListQuerySchema, NotModifiedSchema, PostCreateSchema, PostPatchSchema, PostQuerySchema, PostResponseSchema, PostSchema } from '../../schemas/posts.js'
 
 const notFound = errorResponse('No post has that id', 'Post with id: 7 does not exist')
 const forbidden = errorResponse('The post belongs to another user', 'Not authorized to perform requested action')
+const changed = errorResponse('`If-Match` named no current representation of the post: it changed since (nothing was changed now)', 'The post has changed since its ETag was read')
 
 const posts: FastifyPluginAsyncTypebox = async (fastify) => {
   /** 401 when the token no longer stands, 404 when the post does not exist, 403 when it is not the user's. */
@@ -18,17 +22,37 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     if (ownerId !== caller.userId) throw new ForbiddenError()
   }
 
+  /**
+   * Runs `change` on the post unless the request's If-Match names none of the post's current
+   * representations (`GET /posts/{id}`'s, with or without `voted`): then 412. The check and the
+   * change share a transaction that holds the post's row, so no change of it (a vote takes a
+   * key-share lock on it too) comes between them.
+   */
+  async function ifMatching<T> (caller: Caller, id: number, condition: string | undefined, reply: FastifyReply, change: (db: Queryable) => Promise<T>): Promise<T> {
+    if (condition === undefined) return change(fastify.pg)
+    return fastify.pg.transact(async db => {
+      if (!await lockPost(db, id)) throw new PostNotFoundError(id)
+      const current = [await findPostOut(db, caller, id), await findPostOut(db, caller, id, true)]
+      const tags = current.flatMap(post => post ? [entityTag(reply.serializeInput(post, PostResponseSchema))] : [])
+      if (!tags.some(tag => namesTag(condition, tag, 'strong'))) throw new PostChangedError()
+      return change(db)
+    })
+  }
+
   const common = { tags: ['Posts'], security: bearerSecurity }
 
   fastify.get('/', {
+    onSend: fastify.tagRepresentation,
     schema: {
       ...common,
       operationId: 'listPosts',
       summary: 'List posts: newest, top or hot first',
       description: 'Sorted by `sort` (newest first by default), within the window `t`. Pages with `limit` (1 to 100) and either `skip` or `cursor`: a full page carries `Link: <...>; rel="next"`, the next page\'s URL, whose `cursor` pages at the same cost at any depth. `search` keeps the posts whose title contains the text, letter case aside. Each post comes with its owner and vote count, and with `include=voted` whether the token\'s user voted for it.',
       querystring: ListQuerySchema,
+      headers: IfNoneMatchSchema,
       response: {
         200: FeedPageSchema,
+        304: NotModifiedSchema,
         401: UnauthorizedSchema,
         422: ValidationErrorSchema,
         ...limitedResponses,
@@ -40,6 +64,7 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/:id', {
+    onSend: fastify.tagRepresentation,
     schema: {
       ...common,
       operationId: 'getPost',
@@ -47,7 +72,8 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Any logged-in user may read any post; with `include=voted`, the answer also says whether the token\'s user voted for it.',
       params: IdParamsSchema,
       querystring: PostQuerySchema,
-      response: { 200: asResponse(PostOutSchema, 'The post'), 401: UnauthorizedSchema, 404: notFound, 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
+      headers: IfNoneMatchSchema,
+      response: { 200: PostResponseSchema, 304: NotModifiedSchema, 401: UnauthorizedSchema, 404: notFound, 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function get (request) {
     const { id } = request.params
@@ -71,9 +97,9 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     return reply.code(201).send(await createPost(fastify.pg, request.caller, { title, content, published }))
   })
 
-  async function update (caller: Caller, id: number, changes: PostChanges) {
+  async function update (caller: Caller, id: number, condition: string | undefined, reply: FastifyReply, changes: PostChanges) {
     await assertOwnPost(caller, id)
-    const post = await updatePost(fastify.pg, caller.userId, id, changes)
+    const post = await ifMatching(caller, id, condition, reply, db => updatePost(db, caller.userId, id, changes))
     if (!post) throw new PostNotFoundError(id)
     return post
   }
@@ -85,12 +111,13 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Replace a post',
       description: 'Title and content are required; published defaults to true.',
       params: IdParamsSchema,
+      headers: IfMatchSchema,
       body: PostCreateSchema,
-      response: { 200: asResponse(PostSchema, 'The updated post'), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
+      response: { 200: asResponse(PostSchema, 'The updated post'), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, 412: changed, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
     }
-  }, async function replace (request) {
+  }, async function replace (request, reply) {
     const { title, content, published = true } = request.body
-    return update(request.caller, request.params.id, { title, content, published })
+    return update(request.caller, request.params.id, request.headers['if-match'], reply, { title, content, published })
   })
 
   fastify.patch('/:id', {
@@ -100,16 +127,17 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Change some fields of a post',
       description: 'Only the owner may change a post; the fields left out keep their values.',
       params: IdParamsSchema,
+      headers: IfMatchSchema,
       body: PostPatchSchema,
-      response: { 200: asResponse(PostSchema, 'The updated post'), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
+      response: { 200: asResponse(PostSchema, 'The updated post'), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, 412: changed, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
     }
-  }, async function patch (request) {
+  }, async function patch (request, reply) {
     const { title, content, published } = request.body
     if (title === undefined && content === undefined && published === undefined) {
       // Fields the schema ignores count for its minProperties: a body of only those is refused here.
       throw new UnprocessableError([{ loc: ['body'], msg: atLeastOneOf(Object.keys(PostPatchSchema.properties)), type: 'missing' }])
     }
-    return update(request.caller, request.params.id, { title, content, published })
+    return update(request.caller, request.params.id, request.headers['if-match'], reply, { title, content, published })
   })
 
   fastify.delete('/:id', {
@@ -119,12 +147,13 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Delete a post and its votes',
       description: 'Only the owner may delete a post; its votes go with it.',
       params: IdParamsSchema,
-      response: { 204: Type.Null({ description: 'Deleted' }), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
+      headers: IfMatchSchema,
+      response: { 204: Type.Null({ description: 'Deleted' }), 401: UnauthorizedSchema, 403: forbidden, 404: notFound, 412: changed, ...bodyResponses(), 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
     }
   }, async function remove (request, reply) {
     const { id } = request.params
     await assertOwnPost(request.caller, id)
-    if (!await deletePost(fastify.pg, request.caller.userId, id)) throw new PostNotFoundError(id)
+    if (!await ifMatching(request.caller, id, request.headers['if-match'], reply, db => deletePost(db, request.caller.userId, id))) throw new PostNotFoundError(id)
     return reply.code(204).send(null)
   })
 }

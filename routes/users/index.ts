@@ -5,7 +5,7 @@ import { changePassword, deleteAccount } from '../../db/queries/sessions.js'
 import { AccountDeletionSchema, PasswordChangeSchema } from '../../schemas/sessions.js'
 import { createUser, findTokenUser, findUserById } from '../../db/queries/users.js'
 import { InvalidCredentialsError, InvalidTokenError, UserNotFoundError } from '../../lib/http-errors.js'
-import { FeedPageSchema, ListQuerySchema } from '../../schemas/posts.js'
+import { FeedPageSchema, IfNoneMatchSchema, ListQuerySchema, NotModifiedSchema } from '../../schemas/posts.js'
 import { EmailSchema, IdParamsSchema, PasswordSchema, ServiceUnavailableSchema, TooManyAttemptsSchema, UnauthorizedSchema, UserOutSchema, ValidationErrorSchema, asResponse, bearerSecurity, bodyResponses, errorResponse, faultResponses, limitedResponses } from '../../schemas/common.js'
 
 const UserCreateSchema = Type.Object({
@@ -141,6 +141,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/:id/posts', {
     preParsing: fastify.authenticate,
+    onSend: fastify.tagRepresentation,
     schema: {
       operationId: 'listUserPosts',
       summary: 'List one user\'s posts: newest, top or hot first',
@@ -149,8 +150,10 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
       security: bearerSecurity,
       params: IdParamsSchema,
       querystring: ListQuerySchema,
+      headers: IfNoneMatchSchema,
       response: {
         200: FeedPageSchema,
+        304: NotModifiedSchema,
         401: UnauthorizedSchema,
         404: userNotFound,
         422: ValidationErrorSchema,

@@ -1,6 +1,6 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormats from 'ajv-formats'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, onSendHookHandler } from 'fastify'
 import type { Test } from 'tap'
 
 interface DocumentedResponse {
@@ -72,7 +72,7 @@ function violation (document: Document, validators: ResponseValidators, path: st
 export function checkAnswersAgainstDocument (t: Test, fastify: FastifyInstance) {
   let document: Document | undefined
   let validators: ResponseValidators | undefined
-  fastify.addHook('onSend', async function conformsToDocument (request, reply, payload) {
+  const conformsToDocument: onSendHookHandler = async function (request, reply, payload) {
     const url = request.routeOptions.url
     if (url === undefined) return payload
     try {
@@ -93,5 +93,9 @@ export function checkAnswersAgainstDocument (t: Test, fastify: FastifyInstance) 
       t.fail(`${request.method} ${request.url}: the answer could not be checked against the OpenAPI document`, { error: (err as Error).message })
     }
     return payload
+  } as onSendHookHandler
+  // Each route's last onSend hook, after its own (an ETag is set by one): the answer as it leaves.
+  fastify.addHook('onRoute', route => {
+    route.onSend = [...route.onSend === undefined ? [] : Array.isArray(route.onSend) ? route.onSend : [route.onSend], conformsToDocument]
   })
 }
