@@ -10,6 +10,9 @@ import { pgBouncerMissing, startPgBouncer } from '../helpers/pgbouncer.js'
 import { startServer, until, type ServerProcess } from '../helpers/server-process.js'
 import { startStreamingPair, streamingReplicaMissing, type Cluster } from '../helpers/streaming-replica.js'
 import { uniqueEmail } from '../helpers/app.js'
+import { CHANGE_FEED_APPLICATION } from '../../db/change-feed.js'
+import { MIGRATION_LOCK } from '../../db/migrate.js'
+import { shippedMigrations } from '../../db/migration-files.js'
 import { REPLICA_READS_APPLICATION } from '../../db/replicas.js'
 
 // The whole scale-out topology as real processes on this machine: a PostgreSQL primary and a
@@ -20,6 +23,8 @@ import { REPLICA_READS_APPLICATION } from '../../db/replicas.js'
 // talk to nginx; the parts are stopped, killed and restarted under their load.
 
 const APPLY_DELAY_MS = 1000
+/** PgBouncer's server connections: fewer than the hosts' pools have clients, so consecutive statements of one client land on different ones. */
+const SERVER_CONNECTIONS = 4
 const MAX_LAG_MS = 4000
 /** The addresses the hosts' links are given (see addNetworkHost). */
 const HOST_NETWORK = '10.201.0.0/16'
@@ -51,7 +56,7 @@ function at (url: string, address: string): string {
 
 t.test('primary, lagging replica, PgBouncer, Redis, two Postline hosts and nginx', { skip }, async t => {
   const { primary, replica } = await startStreamingPair(t, { applyDelayMs: APPLY_DELAY_MS, logStatements: true, reachableFrom: HOST_NETWORK })
-  const pgBouncer = await startPgBouncer(primary.url, 4, { listenEverywhere: true })
+  const pgBouncer = await startPgBouncer(primary.url, SERVER_CONNECTIONS, { listenEverywhere: true })
   t.teardown(pgBouncer.stop)
   const redisPort = await startRedis(t)
   if (sharedLoopback) t.comment(`the hosts share this machine's loopback: ${sharedLoopback}`)
@@ -93,6 +98,14 @@ t.test('primary, lagging replica, PgBouncer, Redis, two Postline hosts and nginx
     if (login.status !== 200) throw new Error(`POST /login: ${login.status} ${login.body}`)
     return { headers: { ...address, authorization: `Bearer ${json<{ access_token: string }>(login).access_token}` } }
   }
+
+  await t.test('the hosts started together on an empty database and migrated it once, on the primary', async t => {
+    const { rows } = await onPrimary.query<{ name: string, n: string }>('select name, count(*) as n from mikro_orm_migrations group by name order by name')
+    t.same(rows.map(row => row.name), (await shippedMigrations()).sort(), 'every migration is recorded…')
+    t.ok(rows.every(row => row.n === '1'), '…once')
+    const held = await onPrimary.query('select from pg_locks where locktype = \'advisory\' and objid = $1', [MIGRATION_LOCK])
+    t.equal(held.rowCount, 0, 'and the migration lock is not left held')
+  })
 
   await t.test('/ready says each database\'s state; the log, that the replica serves reads', async t => {
     const answer = await ready(hosts[0])
@@ -155,6 +168,11 @@ t.test('primary, lagging replica, PgBouncer, Redis, two Postline hosts and nginx
       const event = await stream.next(block => block.event === 'post.created' && JSON.parse(block.data!).Post.id === id, 10_000)
       t.match(JSON.parse(event.data!), { Post: { id } }, `post.created for a post written on ${host.url}`)
     }
+    // Through the pooler its name would carry the client's address (application_name_add_host).
+    const { rows } = await onPrimary.query<{ name: string }>('select application_name as name from pg_stat_activity where datname = current_database() and application_name like $1', [`${CHANGE_FEED_APPLICATION}%`])
+    t.same(rows.map(row => row.name), [CHANGE_FEED_APPLICATION], 'the stream\'s change feed reads the primary straight, not through the pooler')
+    const { rows: [backends] } = await onPrimary.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = current_database() and backend_type = \'client backend\' and application_name not like $1 and pid <> pg_backend_pid()', [`${CHANGE_FEED_APPLICATION}%`])
+    t.ok(backends!.n <= SERVER_CONNECTIONS, `the rest of the primary's connections are the pooler's few (${backends!.n}), not the hosts' pools`)
   })
 
   await t.test('the attempt limit is counted across hosts (in Redis)', async t => {
@@ -243,6 +261,23 @@ t.test('primary, lagging replica, PgBouncer, Redis, two Postline hosts and nginx
     t.same(failed.filter(answer => answer.status !== 503 || !answer.retryAfter).map(answer => `${answer.request} ${answer.status}`), [], `no failure but a 503 with Retry-After (${failed.length} of ${answers.length})`)
     const after = await Promise.all(load.map(user => call(`${api}/posts?limit=1`, { headers: user.headers })))
     t.same(after.map(answer => answer.status), [200, 200], 'afterwards every request succeeds')
+  })
+
+  await t.test('control: a server with named statements (the default) through the same pooler fails', async t => {
+    const named = await startServer(t, { DATABASE_URL: pgBouncer.url, DATABASE_DIRECT_URL: primary.url })
+    // The load's users, straight to it, three lanes each.
+    const namedStatuses: number[] = []
+    await Promise.all(load.flatMap(user => [0, 1, 2].map(async lane => {
+      for (let i = 0; i < 20; i++) {
+        const answer = i % 3 === 0
+          ? await call(`${named.url}/posts`, { headers: user.headers, json: { title: `named ${lane}.${i}`, content: 'x' } })
+          : await call(`${named.url}/posts?limit=5`, { headers: user.headers })
+        namedStatuses.push(answer.status)
+      }
+    })))
+    t.ok(namedStatuses.filter(status => status >= 500).length > 0, `a statement prepared on one server connection is missing on the next: ${namedStatuses.filter(status => status >= 500).length} of ${namedStatuses.length} answers are 5xx`)
+    t.match(named.output(), /prepared statement/, 'its log says why')
+    await named.stop()
   })
 
   await t.test('an API host killed under load: reads retried on the other, every 201 kept', async t => {
