@@ -55,7 +55,7 @@ const READY = 'database system is ready to accept connections'
 /** A fast shutdown that has not ended by then (a huge checkpoint) becomes an immediate one: the next start recovers. */
 const FAST_SHUTDOWN_MS = 5_000
 
-interface OsUser { uid: number, gid: number }
+export interface OsUser { uid: number, gid: number }
 
 /** The uid and gid of an OS user, from /etc/passwd (read, not `id`: start-up stays responsive to a stop). */
 function osUser (name: string): OsUser | undefined {
@@ -68,7 +68,7 @@ function osUser (name: string): OsUser | undefined {
 }
 
 /** The `postgres` OS user when this process is root (postgres refuses to run as root), else undefined. */
-function postgresOsUser (): OsUser | undefined {
+export function postgresOsUser (): OsUser | undefined {
   if (userInfo().uid !== 0) return undefined
   let user = osUser(USER)
   if (!user) {

@@ -1,7 +1,8 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { postgresOsUser } from '../../db/embedded-postgres.js'
 import { freePort, until } from './server-process.js'
 
 export const PGBOUNCER = '/usr/sbin/pgbouncer'
@@ -46,7 +47,7 @@ max_client_conn = 1000
 application_name_add_host = 1
 `)
   // PgBouncer refuses to run as root: then as the postgres user.
-  const user = process.getuid?.() === 0 ? { uid: Number(execFileSync('id', ['-u', 'postgres'])), gid: Number(execFileSync('id', ['-g', 'postgres'])) } : {}
+  const user = postgresOsUser()
   let output = ''
   let child: ChildProcess | undefined
   const start = async () => {

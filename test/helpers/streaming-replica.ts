@@ -3,6 +3,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, app
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { postgresOsUser } from '../../db/embedded-postgres.js'
 import { freePort } from './server-process.js'
 
 const run = promisify(execFile)
@@ -61,9 +62,8 @@ export async function startStreamingPair (t: Teardowns, { applyDelayMs = 0, logS
   const bin = serverBin()!
   const dir = mkdtempSync(join(tmpdir(), 'postline-replication-'))
   chmodSync(dir, 0o755)
-  const asRoot = process.getuid?.() === 0
-  const owner = asRoot ? { uid: Number((await run('id', ['-u', 'postgres'])).stdout), gid: Number((await run('id', ['-g', 'postgres'])).stdout) } : {}
-  if (asRoot) chownSync(dir, owner.uid!, owner.gid!)
+  const owner = postgresOsUser()
+  if (owner) chownSync(dir, owner.uid, owner.gid)
   const as = (program: string, args: string[]) => run(join(bin, program), args, { ...owner, cwd: dir })
 
   const clusters: Cluster[] = []
