@@ -32,8 +32,11 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
     if (condition === undefined) return change(fastify.pg)
     return fastify.pg.transact(async db => {
       if (!await lockPost(db, id)) throw new PostNotFoundError(id)
-      const current = [await findPostOut(db, caller, id), await findPostOut(db, caller, id, true)]
-      const tags = current.flatMap(post => post ? [entityTag(reply.serializeInput(post, PostResponseSchema))] : [])
+      // One read gives both representations: the plain one is the other without `voted`.
+      const withVoted = await findPostOut(db, caller, id, true)
+      if (!withVoted) throw new PostNotFoundError(id)
+      const { voted: _voted, ...plain } = withVoted
+      const tags = [plain, withVoted].map(post => entityTag(reply.serializeInput(post, PostResponseSchema)))
       if (!tags.some(tag => namesTag(condition, tag, 'strong'))) throw new PostChangedError()
       return change(db)
     })
