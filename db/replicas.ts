@@ -92,6 +92,11 @@ export class ReadReplicas {
     this.#timer = setInterval(() => { this.#poll().catch(() => {}) }, POLL_MS).unref()
   }
 
+  /** Whether some replica serves reads now: when none does, a reader's position need not be looked up. */
+  serving (): boolean {
+    return this.#replicas.some(replica => replica.state === 'up')
+  }
+
   /** A replica whose reads include `position` (every write up to it), or undefined. */
   pick (position: number): Queryable | undefined {
     const count = this.#replicas.length

@@ -42,6 +42,7 @@ export default fp(async function replicas (fastify) {
   await replicas.start()
 
   fastify.decorate('read', async function read<T> (caller: Caller | null, query: (db: Queryable) => Promise<T>): Promise<T> {
+    if (!replicas.serving()) return query(pg)
     const replica = replicas.pick(caller ? await positions.lastOf(caller.userId) : 0)
     if (!replica) return query(pg)
     let answer: T
