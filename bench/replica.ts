@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
@@ -7,7 +7,7 @@ import { serverProgram, startStreamingPair, streamingReplicaMissing, type Cluste
 import { mean, measureScenario, type Measure } from './load.js'
 import type { Check } from './report.js'
 import { SCENARIOS } from './scenarios.js'
-import { startServer, type BenchServer } from './servers.js'
+import { processesCpu, startServer, type BenchServer } from './servers.js'
 import type { OwnRunOptions } from './stream.js'
 
 // The `replica` scenario: the bench's data copied to a primary of its own with a streaming
@@ -20,22 +20,13 @@ const WITH_REPLICA_PORT = 18_089
 const READS = ['feed', 'feed-search', 'feed-hot', 'feed-top', 'user-posts', 'post-by-id']
 /** With the replica, the primary's CPU per read at most this share of what it was alone. */
 const PRIMARY_SHARE_TARGET = 0.2
-const TICKS_PER_SECOND = 100
 const run = promisify(execFile)
 
 /** CPU seconds of a cluster's postmaster and its processes (running ones and those it reaped). */
 function clusterCpuSeconds (cluster: Cluster): number {
   const postmaster = Number(readFileSync(join(cluster.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
-  let ticks = 0
-  for (const pid of readdirSync('/proc').filter(name => /^\d+$/.test(name))) {
-    try {
-      // After the command's closing parenthesis: ppid is the 2nd field, utime, stime, cutime, cstime the 12th to 15th.
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-      if (Number(pid) === postmaster) ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
-      else if (Number(fields[1]) === postmaster) ticks += Number(fields[11]) + Number(fields[12])
-    } catch {}
-  }
-  return ticks / TICKS_PER_SECOND
+  return processesCpu().reduce((sum, process) =>
+    process.pid === postmaster ? sum + process.seconds + process.reapedSeconds : process.ppid === postmaster ? sum + process.seconds : sum, 0)
 }
 
 interface Split { measure: Measure, primaryCpu: number, replicaCpu: number }

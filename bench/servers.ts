@@ -18,18 +18,25 @@ export interface BenchServer {
 
 const TICKS_PER_SECOND = 100
 
-/** utime + stime of every process in the group, from /proc (Linux). */
-function groupCpuSeconds (group: number): number {
-  let ticks = 0
+/** One process's ids and CPU seconds, from /proc (Linux): its own, and its children's that it has reaped. */
+export interface ProcessCpu { pid: number, ppid: number, group: number, seconds: number, reapedSeconds: number }
+
+/** Every running process's ids and CPU seconds (those gone meanwhile are skipped). */
+export function processesCpu (): ProcessCpu[] {
+  const found: ProcessCpu[] = []
   for (const pid of readdirSync('/proc').filter(name => /^\d+$/.test(name))) {
     try {
-      // Fields after the command's closing parenthesis: state is 3rd, pgrp 5th, utime 14th, stime 15th.
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-      if (Number(fields[2]) === group) ticks += Number(fields[11]) + Number(fields[12])
+      // Fields after the command's closing parenthesis: ppid is the 2nd, pgrp the 3rd, utime, stime, cutime and cstime the 12th to 15th.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number)
+      found.push({ pid: Number(pid), ppid: fields[1]!, group: fields[2]!, seconds: (fields[11]! + fields[12]!) / TICKS_PER_SECOND, reapedSeconds: (fields[13]! + fields[14]!) / TICKS_PER_SECOND })
     } catch {}
   }
-  return ticks / TICKS_PER_SECOND
+  return found
 }
+
+/** CPU seconds of every process in the group. */
+const groupCpuSeconds = (group: number): number =>
+  processesCpu().filter(process => process.group === group).reduce((sum, process) => sum + process.seconds, 0)
 
 /** Busy and total CPU seconds of the whole machine so far, from /proc/stat. */
 export function machineCpuSeconds (): { busy: number, total: number } {
