@@ -66,6 +66,9 @@ export async function startRedis (t: Teardowns): Promise<number> {
   child.stdout.on('data', chunk => { output += chunk })
   child.stderr.on('data', chunk => { output += chunk })
   t.teardown(async () => { child.kill('SIGKILL') })
-  await until(() => /Ready to accept connections/.test(output) || (child.exitCode !== null ? (() => { throw new Error(`redis-server exited:\n${output}`) })() : undefined), 10_000, () => `redis-server to start:\n${output}`)
+  await until(() => {
+    if (/Ready to accept connections/.test(output)) return true
+    if (child.exitCode !== null) throw new Error(`redis-server exited:\n${output}`)
+  }, 10_000, () => `redis-server to start:\n${output}`)
   return port
 }
