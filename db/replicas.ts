@@ -79,7 +79,7 @@ export class ReadReplicas {
     this.#replicas = urls.map(url => {
       const name = databaseName(url)
       const pool = new pg.Pool({ ...poolOptions, connectionString: url, application_name: REPLICA_READS_APPLICATION })
-      const poller = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: POLL_TIMEOUT_MS, application_name: POLL_APPLICATION })
+      const poller = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: POLL_TIMEOUT_MS, query_timeout: POLL_TIMEOUT_MS, application_name: POLL_APPLICATION })
       pool.on('error', err => log.warn({ err: { message: err.message }, replica: name }, 'idle replica connection closed'))
       poller.on('error', () => {})
       return { name, pool, poller, state: 'starting' as ReplicaState, replayed: -1, lagMs: 0, polling: false }
@@ -154,7 +154,7 @@ export class ReadReplicas {
     if (replica.polling) return
     replica.polling = true
     try {
-      const { rows } = await withTimeout(replica.poller.query<{ position: number | null }>(REPLAYED_SQL), POLL_TIMEOUT_MS)
+      const { rows } = await replica.poller.query<{ position: number | null }>(REPLAYED_SQL)
       const replayed = rows[0]!.position ?? Number.POSITIVE_INFINITY
       replica.replayed = replayed
       replica.lagMs = this.#lagOf(replayed, performance.now())
@@ -174,12 +174,4 @@ export class ReadReplicas {
     if (state === 'up') this.#log.info(fields, was === 'starting' ? 'replica serving reads' : 'replica back: serving reads again')
     else this.#log.warn(fields, state === 'down' ? 'replica dropped: reads go elsewhere' : 'replica lagging: reads skip it')
   }
-}
-
-function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
