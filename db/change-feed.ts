@@ -17,6 +17,8 @@ export interface ChangeFeedOptions {
   publish: (events: ChangeEvent[]) => void
   /** Events were lost to this process (its connection was down past the replay window). */
   reset: () => void
+  /** The connection was lost: until it is back and read to the end, nothing newer is heard. */
+  lost?: () => void
 }
 
 const BATCH = 500
@@ -31,12 +33,22 @@ export const CHANGE_FEED_APPLICATION = 'postline change feed'
  * carries on from the last event it read; if that event has left the replay window meanwhile,
  * it starts again from the newest and says so (`reset`).
  */
-export async function startChangeFeed ({ url, log, intervalMs, publish, reset }: ChangeFeedOptions) {
+export async function startChangeFeed ({ url, log, intervalMs, publish, reset, lost }: ChangeFeedOptions) {
   let client: pg.Client | undefined
   let reader: ReturnType<typeof createEventReader> | undefined
   let timer: NodeJS.Timeout | undefined
   let stopped = false
   let down = false
+  /** When the last read that reached the newest event began (0 while the connection is down). */
+  let caughtUpAt = 0
+
+  function goneDown (err: Error) {
+    caughtUpAt = 0
+    if (down) return
+    down = true
+    log.warn({ err: { message: err.message } }, 'change feed: connection lost, connecting again')
+    lost?.()
+  }
 
   /**
    * A reader at the newest event below which every number is settled: it starts a little
@@ -50,7 +62,13 @@ export async function startChangeFeed ({ url, log, intervalMs, publish, reset }:
   }
 
   async function connect (): Promise<pg.Client> {
+    const began = Date.now()
     const fresh = await connectClient(url, { connectionTimeoutMillis: 2000, application_name: CHANGE_FEED_APPLICATION })
+    const first = !reader
+    // Heard at once, not at the next read: a connection ended under the feed stops what it vouches for.
+    const ended = (err?: Error) => { if (client === fresh && !stopped) goneDown(err ?? new Error('the connection ended')) }
+    fresh.on('error', ended)
+    fresh.on('end', () => ended())
     if (!reader) {
       reader = await settledReader(fresh)
     } else if (reader.horizon > 0 && !await eventKnown(fresh, reader.horizon)) {
@@ -60,24 +78,52 @@ export async function startChangeFeed ({ url, log, intervalMs, publish, reset }:
     }
     if (down) log.info('change feed: connected again')
     down = false
+    // A first reader starts at the newest event; one that carries on is caught up by its next read.
+    if (first) caughtUpAt = began
     return fresh
   }
 
-  async function tick () {
+  /** One read to the newest event; false when the connection failed. */
+  async function pass (): Promise<boolean> {
     try {
       client ??= await connect()
+      const began = Date.now()
       for (;;) {
         const events = await reader!.read(client, BATCH)
         if (events.length > 0) publish(events)
         if (events.length < BATCH || stopped) break
       }
+      if (!down) caughtUpAt = began
+      return !down
     } catch (err) {
-      if (!down) log.warn({ err: { message: (err as Error).message } }, 'change feed: connection lost, connecting again')
-      down = true
-      client?.end().catch(() => {})
+      const failed = client
       client = undefined
+      goneDown(err as Error)
+      failed?.end().catch(() => {})
+      return false
     }
-    if (!stopped) timer = setTimeout(tick, intervalMs)
+  }
+
+  /** The read under way, and the one asked for while it runs: one at a time, in order. */
+  let running: Promise<boolean> | undefined
+  let next: Promise<boolean> | undefined
+  function startPass (): Promise<boolean> {
+    const started = pass()
+    running = started
+    next = undefined
+    void started.finally(() => { if (running === started) running = undefined })
+    return started
+  }
+  function sync (): Promise<boolean> {
+    if (stopped) return Promise.resolve(false)
+    if (next) return next
+    // The read under way may have begun before the change the caller must see: the next one has not.
+    if (running) return (next = running.then(startPass))
+    return startPass()
+  }
+
+  function tick () {
+    sync().finally(() => { if (!stopped) timer = setTimeout(tick, intervalMs) })
   }
 
   // The first connection is made at once, so a subscriber knows where the live events start.
@@ -86,6 +132,17 @@ export async function startChangeFeed ({ url, log, intervalMs, publish, reset }:
   return {
     /** The last event this process has read (0 before the first read). */
     get horizon () { return reader?.horizon ?? 0 },
+    /**
+     * When the last read that reached the newest event began: every change committed before
+     * then has been published. 0 while the connection is down.
+     */
+    get caughtUpAt () { return caughtUpAt },
+    /**
+     * Reads to the newest event in a read that begins after this call, so that every change
+     * committed before it has been published once it resolves (true), or the connection
+     * failed (false). Calls that come while a read runs share the next one.
+     */
+    sync,
     async stop () {
       stopped = true
       clearTimeout(timer)
@@ -93,3 +150,5 @@ export async function startChangeFeed ({ url, log, intervalMs, publish, reset }:
     }
   }
 }
+
+export type ChangeFeed = Awaited<ReturnType<typeof startChangeFeed>>

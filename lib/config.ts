@@ -33,6 +33,8 @@ export const ConfigSchema = Type.Object({
   ACCESS_TOKEN_EXPIRE_MINUTES: Type.Integer({ minimum: 1, default: 60 }),
   /** How long a session (and so its refresh tokens) lasts from its login. */
   REFRESH_TOKEN_EXPIRE_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
+  /** Memory for the read cache per process, in MiB; 0 turns it off. */
+  CACHE_MAX_MB: Type.Integer({ minimum: 0, maximum: 65536, default: 64 }),
   /** Open `GET /stream` connections per process; over it a 503. */
   STREAM_MAX_CONNECTIONS: Type.Integer({ minimum: 1, default: 10000 }),
   BCRYPT_ROUNDS: Type.Integer({ minimum: 4, maximum: 31, default: 12 }),

@@ -1,4 +1,4 @@
-import type { onSendAsyncHookHandler } from 'fastify'
+import type { FastifyReply, onSendAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { entityTag, namesTag } from '../lib/entity-tags.js'
 
@@ -9,14 +9,36 @@ declare module 'fastify' {
      * becomes a 304 with no body when `If-None-Match` names it.
      */
     tagRepresentation: onSendAsyncHookHandler<unknown>
+    /**
+     * Has the reply send `value` (a 200 answer, as `schema` serializes it) with its ETag: both
+     * made once per value object, so a value the read cache hands out again costs neither again.
+     * Returns `value`, for the handler to return.
+     */
+    representation: <T extends object>(reply: FastifyReply, value: T, schema: Record<string, unknown>) => T
   }
 }
 
 /** ETags and 304s for the reads of posts (If-Match, for their changes, is routes/posts' own). */
 export default fp(async function entityTags (fastify) {
+  const made = new WeakMap<object, { body: string, tag: string }>()
+
+  fastify.decorate('representation', function representation<T extends object> (reply: FastifyReply, value: T, schema: Record<string, unknown>): T {
+    let known = made.get(value)
+    if (known === undefined) {
+      const body = reply.serializeInput(value as Record<string, unknown>, schema)
+      known = { body, tag: entityTag(body) }
+      made.set(value, known)
+    }
+    const { body, tag } = known
+    // Anything else sent on this reply (an error raised after this) is serialized as it stands.
+    reply.header('etag', tag).serializer(payload => payload === value ? body : JSON.stringify(payload))
+    return value
+  })
+
   fastify.decorate('tagRepresentation', async function tagRepresentation (request, reply, payload) {
     if (reply.statusCode !== 200 || typeof payload !== 'string') return payload
-    const tag = entityTag(payload)
+    // Set already by `representation`, for these very bytes.
+    const tag = (reply.getHeader('etag') as string | undefined) ?? entityTag(payload)
     reply.header('etag', tag)
     const held = request.headers['if-none-match']
     if (held === undefined || !namesTag(held, tag, 'weak')) return payload

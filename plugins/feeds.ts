@@ -1,8 +1,9 @@
 import type { Static } from 'typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { isFeedPosition, listFeed, type FeedPosition } from '../db/queries/feeds.js'
+import { isFeedPosition, listFeed, type FeedPage, type FeedPosition } from '../db/queries/feeds.js'
 import type { PostOut } from '../db/queries/posts.js'
+import type { Queryable } from '../db/queries/queryable.js'
 import { CursorError, decodeCursor, encodeCursor } from '../lib/cursor.js'
 import { UnprocessableError } from '../lib/http-errors.js'
 import type { ListQuerySchema } from '../schemas/posts.js'
@@ -58,18 +59,29 @@ export default fp(async function feeds (fastify) {
         ...(after ? { after } : {}),
         ...(ownerId === undefined ? {} : { ownerId })
       }
-      return await fastify.read(request.caller, db => listFeed(db, request.caller, feed))
+      const { caller } = request
+      const read = (db: Queryable) => listFeed(db, caller, feed)
+      const firstPage = !after && feed.skip === 0 && feed.search === '' && !feed.voted && ownerId === undefined
+      return await (firstPage ? fastify.readCache.page(caller, { sort: feed.sort, t: feed.t, limit: feed.limit }, read) : fastify.read(caller, read))
     } catch (err) {
       if (err instanceof CursorError) throw cursorProblem(err.message)
       throw err
     }
   }
 
+  // A page the read cache hands out again is signed once.
+  const cursors = new WeakMap<FeedPage, string>()
+  const cursorAfter = (query: FeedQuery, page: FeedPage & { last: FeedPosition }) => {
+    let cursor = cursors.get(page)
+    if (cursor === undefined) cursors.set(page, cursor = encodeCursor(secret, { sort: query.sort, t: query.t, ...page.last }))
+    return cursor
+  }
+
   fastify.decorate('feedPage', async function feedPage (request: FastifyRequest, reply: FastifyReply, ownerId?: number) {
     const query = request.query as FeedQuery
     const page = await listPage(request, query, ownerId)
     if (!page) return undefined
-    if (page.last) reply.header('link', nextLink(request, encodeCursor(secret, { sort: query.sort, t: query.t, ...page.last })))
+    if (page.last) reply.header('link', nextLink(request, cursorAfter(query, page as FeedPage & { last: FeedPosition })))
     return page.posts
   })
-}, { name: 'feeds', dependencies: ['config', 'db', 'replicas'] })
+}, { name: 'feeds', dependencies: ['config', 'db', 'replicas', 'read-cache'] })

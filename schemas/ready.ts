@@ -9,13 +9,24 @@ export const ReplicaStatusSchema = Type.Object({
   lag_ms: Type.Optional(Type.Integer({ description: 'How far it trails the primary, in milliseconds', examples: [120] }))
 }, { title: 'ReplicaStatus' })
 
+export const CacheStatusSchema = Type.Object({
+  serving: Type.Boolean({ examples: [true], description: 'Whether reads are answered from memory now: false until the change feed is connected and read to the end, and while its connection is down' }),
+  hits: Type.Integer({ examples: [91234], description: 'Reads answered from memory since the process started' }),
+  misses: Type.Integer({ examples: [812], description: 'Cacheable reads that asked the database while the cache served' }),
+  entries: Type.Integer({ examples: [640], description: 'Posts and feed pages held' }),
+  bytes: Type.Integer({ examples: [1048576], description: 'The memory they are reckoned to take' }),
+  max_bytes: Type.Integer({ examples: [67108864], description: 'CACHE_MAX_MB, in bytes' })
+}, { title: 'CacheStatus', description: 'This process\'s read cache (CACHE_MAX_MB above 0)' })
+
 export const ReadySchema = Type.Object({
   status: Type.Literal('ready'),
   databases: Type.Optional(Type.Object({
     primary: Type.Literal('up'),
     replicas: Type.Array(ReplicaStatusSchema)
-  }, { description: 'With DATABASE_READ_URLS only: each database\'s state' }))
+  }, { description: 'With DATABASE_READ_URLS only: each database\'s state' })),
+  cache: Type.Optional(CacheStatusSchema)
 }, { title: 'ReadyStatus', description: 'The primary database answers' })
 
 export type ReplicaStatus = Static<typeof ReplicaStatusSchema>
 export type ReplicaState = ReplicaStatus['state']
+export type CacheStatus = Static<typeof CacheStatusSchema>

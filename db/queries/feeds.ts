@@ -46,9 +46,19 @@ export interface FeedPage {
   last?: FeedPosition
 }
 
-const WINDOW_INTERVALS: Record<Window, string | undefined> = {
-  hour: '1 hour', day: '24 hours', week: '7 days', month: '30 days', year: '365 days', all: undefined
+const HOUR_MS = 3_600_000
+/** Each window as the statement writes it, and its length (`all` has neither). */
+const WINDOWS: Record<Window, { interval: string, ms: number } | undefined> = {
+  hour: { interval: '1 hour', ms: HOUR_MS },
+  day: { interval: '24 hours', ms: 24 * HOUR_MS },
+  week: { interval: '7 days', ms: 7 * 24 * HOUR_MS },
+  month: { interval: '30 days', ms: 30 * 24 * HOUR_MS },
+  year: { interval: '365 days', ms: 365 * 24 * HOUR_MS },
+  all: undefined
 }
+
+/** How long the window `t` reaches back, in milliseconds (undefined for `all`). */
+export const windowMilliseconds = (t: Window): number | undefined => WINDOWS[t]?.ms
 
 interface Order {
   /** The table whose index the page walks. */
@@ -93,8 +103,8 @@ export function feedStatement (shape: FeedShape): string {
   if (shape.pageSize !== undefined && !(Number.isSafeInteger(shape.pageSize) && shape.pageSize > 0)) throw new RangeError(`a page size must be a positive integer, not ${shape.pageSize}`)
   let next = shape.pageSize === undefined ? 6 : 4
   const where: string[] = []
-  const interval = WINDOW_INTERVALS[shape.t]
-  if (interval) where.push(`${order.createdAt} between now() - interval '${interval}' and now()`)
+  const window = WINDOWS[shape.t]
+  if (window) where.push(`${order.createdAt} between now() - interval '${window.interval}' and now()`)
   if (shape.search) where.push(`p.title ilike $${next++}`)
   const owner = shape.owner ? next++ : undefined
   if (owner) where.push(`p.owner_id = $${owner}`)

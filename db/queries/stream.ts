@@ -137,13 +137,3 @@ export async function redeemTicket (db: Queryable, hash: Buffer): Promise<Redeem
   if (!row) return undefined
   return { caller: { userId: row.user_id, sessionId: row.session_id, issuedAt: row.issued_at }, tokenExpiresAt: row.token_expires_at }
 }
-
-/** Which of the callers no longer stand (user deleted, session ended): their positions in `callers`. */
-export async function endedCallers (db: Queryable, callers: Caller[]): Promise<number[]> {
-  if (callers.length === 0) return []
-  const { rows } = await db.query<{ i: string }>(`
-    select c.i from unnest($1::int[], $2::uuid[], $3::float8[]) with ordinality as c(user_id, session_id, issued_at, i)
-     where not (exists (select from users me where me.id = c.user_id) and ${standsSql('c.user_id', 'c.session_id', 'c.issued_at')})`,
-  [callers.map(c => c.userId), callers.map(c => c.sessionId), callers.map(c => c.issuedAt)])
-  return rows.map(row => Number(row.i) - 1)
-}

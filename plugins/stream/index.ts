@@ -2,8 +2,9 @@ import { fastifySSE } from '@fastify/sse'
 import type { FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Caller } from '../../db/queries/caller.js'
-import { startChangeFeed } from '../../db/change-feed.js'
-import { endedCallers, eventKnown, eventsBetween, pruneFeed, type ChangeEvent } from '../../db/queries/stream.js'
+import type { ChangeFeed } from '../../db/change-feed.js'
+import { endedCallers } from '../../db/queries/caller.js'
+import { eventKnown, eventsBetween, type ChangeEvent } from '../../db/queries/stream.js'
 import { deliver, dropIfStalled, frame, mergeVotes, resetFrame, type Subscriber } from './subscribers.js'
 
 declare module 'fastify' {
@@ -27,12 +28,9 @@ export interface SubscribeOptions {
   lastEventId: string | undefined
 }
 
-const READ_INTERVAL_MS = 50
 const PING_MS = 10_000
 /** How often the streams' tokens and sessions are checked (an ended one closes within this). */
 const CHECK_MS = 2_000
-const PRUNE_MS = 30_000
-const REPLAY_WINDOW = { minutes: 5, events: 10_000 }
 const EVENT_ID = /^[1-9][0-9]{0,15}$/
 /** A replay goes out this many events at a time, each after the socket has taken the last. */
 const REPLAY_CHUNK = 500
@@ -48,8 +46,9 @@ function drained (raw: FastifyReply['raw']): Promise<void> {
 }
 
 /**
- * Live updates: one reader of the change feed per process, started with the first stream,
- * fanned out to every open stream of the process, with replay from the feed's table.
+ * Live updates: the process's reader of the change feed (started with the first stream, if
+ * the read cache has not started it) fanned out to every open stream of the process, with
+ * replay from the feed's table.
  */
 export default fp(async function stream (fastify) {
   const { config, log } = fastify
@@ -59,8 +58,8 @@ export default fp(async function stream (fastify) {
   const subscribers = new Set<Subscriber>()
   /** Places reserved by requests still checking their ticket or token. */
   let reserved = 0
-  let feed: Awaited<ReturnType<typeof startChangeFeed>> | undefined
-  let starting: Promise<NonNullable<typeof feed>> | undefined
+  let feed: ChangeFeed | undefined
+  let starting: Promise<ChangeFeed> | undefined
   const timers: NodeJS.Timeout[] = []
 
   const publish = (events: ChangeEvent[]) => {
@@ -93,19 +92,14 @@ export default fp(async function stream (fastify) {
     }
   }
 
+  fastify.changeFeed.listen({ events: publish, reset: resetAll })
+
   function startFeed () {
-    starting ??= startChangeFeed({
-      url: fastify.directDatabaseUrl,
-      log,
-      intervalMs: READ_INTERVAL_MS,
-      publish,
-      reset: resetAll
-    }).then(started => {
+    starting ??= fastify.changeFeed.start().then(started => {
       feed = started
       const every = (ms: number, work: () => unknown) => { const timer = setInterval(work, ms); timer.unref(); timers.push(timer) }
       every(PING_MS, () => { for (const subscriber of subscribers) if (!subscriber.reply.raw.writableNeedDrain) subscriber.reply.raw.write(': ping\n\n') })
       every(CHECK_MS, checkCallers)
-      every(PRUNE_MS, () => pruneFeed(fastify.pg, REPLAY_WINDOW).catch(err => log.warn({ err: { message: err.message } }, 'stream: the feed could not be pruned')))
       return started
     }, err => {
       starting = undefined
@@ -186,8 +180,7 @@ export default fp(async function stream (fastify) {
     for (const subscriber of subscribers) subscriber.reply.sse.close()
     subscribers.clear()
   })
-  fastify.addHook('onClose', async function stopFeed () {
+  fastify.addHook('onClose', async function stopTimers () {
     for (const timer of timers) clearInterval(timer)
-    await feed?.stop()
   })
-}, { name: 'stream', dependencies: ['config', 'db'] })
+}, { name: 'stream', dependencies: ['config', 'db', 'change-feed'] })

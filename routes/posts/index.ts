@@ -63,7 +63,8 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     }
   }, async function list (request, reply) {
-    return fastify.feedPage(request, reply)
+    const page = (await fastify.feedPage(request, reply))!
+    return fastify.representation(reply, page, FeedPageSchema)
   })
 
   fastify.get('/:id', {
@@ -78,12 +79,14 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
       headers: IfNoneMatchSchema,
       response: { 200: PostResponseSchema, 304: NotModifiedSchema, 401: UnauthorizedSchema, 404: notFound, 422: ValidationErrorSchema, ...limitedResponses, ...faultResponses }
     }
-  }, async function get (request) {
+  }, async function get (request, reply) {
     const { id } = request.params
-    const voted = request.query.include === 'voted'
-    const post = await fastify.read(request.caller, db => findPostOut(db, request.caller, id, voted))
+    const { caller } = request
+    const post = request.query.include === 'voted'
+      ? await fastify.read(caller, db => findPostOut(db, caller, id, true))
+      : await fastify.readCache.post(caller, id, db => findPostOut(db, caller, id))
     if (!post) throw new PostNotFoundError(id)
-    return post
+    return fastify.representation(reply, post, PostResponseSchema)
   })
 
   fastify.post('/', {

@@ -9,7 +9,7 @@ const ready: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       operationId: 'checkReady',
       summary: 'Is the server ready to serve?',
-      description: 'Runs `select 1` on the primary database: 200 when it answers, 503 when it cannot be reached. With read replicas, also says which serve reads; a replica that is down or lagging does not make the server unready (reads go to the primary).',
+      description: 'Runs `select 1` on the primary database: 200 when it answers, 503 when it cannot be reached. With read replicas, also says which serve reads; a replica that is down or lagging does not make the server unready (reads go to the primary). With the read cache on, its counts.',
       tags: ['Health'],
       response: {
         200: ReadySchema,
@@ -21,7 +21,12 @@ const ready: FastifyPluginAsyncTypebox = async (fastify) => {
     // A database error here is a connection failure: the error handler makes it the 503.
     await fastify.pg.query('select 1')
     const replicas = fastify.replicaStatuses()
-    return replicas.length === 0 ? { status: 'ready' as const } : { status: 'ready' as const, databases: { primary: 'up' as const, replicas } }
+    const cache = fastify.readCache.status()
+    return {
+      status: 'ready' as const,
+      ...(replicas.length === 0 ? {} : { databases: { primary: 'up' as const, replicas } }),
+      ...(cache === undefined ? {} : { cache })
+    }
   })
 }
 

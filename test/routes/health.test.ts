@@ -9,7 +9,11 @@ t.test('/health: the process is alive; /ready: the database answers', async t =>
   t.strictSame(health.json(), { status: 'ok' })
   const ready = await app.inject({ url: '/ready/' })
   t.equal(ready.statusCode, 200)
-  t.strictSame(ready.json(), { status: 'ready' })
+  const { status, cache, ...rest } = ready.json()
+  t.equal(status, 'ready')
+  t.strictSame(rest, {}, 'nothing else without replicas')
+  t.strictSame(Object.keys(cache).sort(), ['bytes', 'entries', 'hits', 'max_bytes', 'misses', 'serving'], 'the read cache\'s counts')
+  t.equal(cache.max_bytes, 64 * 1024 * 1024, 'CACHE_MAX_MB defaults to 64')
 })
 
 t.test('security headers on API answers and on the docs pages', async t => {

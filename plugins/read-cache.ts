@@ -1,0 +1,241 @@
+import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { ChangeFeed } from '../db/change-feed.js'
+import { endedCallers, type Caller } from '../db/queries/caller.js'
+import { windowMilliseconds, type FeedPage } from '../db/queries/feeds.js'
+import type { PostOut } from '../db/queries/posts.js'
+import type { Queryable } from '../db/queries/queryable.js'
+import type { ChangeEvent } from '../db/queries/stream.js'
+import { Batches } from '../lib/batches.js'
+import { InvalidTokenError } from '../lib/http-errors.js'
+import { SizedLru } from '../lib/sized-lru.js'
+import type { CacheStatus } from '../schemas/ready.js'
+import type { Sort, Window } from '../schemas/posts.js'
+
+/** A feed's first page, as the cache keeps it: no search, cursor, skip, owner or `voted`. */
+export interface FirstPage {
+  sort: Sort
+  t: Window
+  limit: number
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * The hottest reads answered from memory, as exact as the database: a hit is answered once
+     * the change feed has been read in a read that began after the request came, and the
+     * caller's token checked as each statement checks it (both shared by every request that
+     * waits meanwhile). Without the feed (or with CACHE_MAX_MB=0) `query` runs through
+     * `fastify.read`.
+     */
+    readCache: {
+      /** `GET /posts/{id}` without `voted`. */
+      post: (caller: Caller, id: number, query: (db: Queryable) => Promise<PostOut | undefined>) => Promise<PostOut | undefined>
+      /** A first page of `GET /posts`. */
+      page: (caller: Caller, page: FirstPage, query: (db: Queryable) => Promise<FeedPage | undefined>) => Promise<FeedPage | undefined>
+      /** For /ready: undefined when the cache is off. */
+      status: () => CacheStatus | undefined
+    }
+  }
+}
+
+interface Cached<V> {
+  value: V
+  /** When it stops being exact (a post leaves a feed's window), in ms since the epoch. */
+  expiresAt: number
+}
+
+/** What a batch of hits learnt: whether the feed was read to the end, and which callers no longer stand. */
+interface Check {
+  synced: boolean
+  /** Their callerKey. */
+  ended: Set<string>
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+const RETRY_MS = 1000
+const LOG_MS = 10_000
+/** What a value's JSON length is taken to weigh in memory: strings, objects and the map entry. */
+const weigh = (value: unknown) => 2 * JSON.stringify(value).length + 256
+const pageKey = ({ sort, t, limit }: FirstPage) => `${sort} ${t} ${limit}`
+const callerKey = ({ userId, sessionId, issuedAt }: Caller) => `${userId} ${sessionId} ${issuedAt}`
+
+/** Until the first of its posts leaves the page's window (a post dated past what Date can read: at once). */
+function pageExpiry (page: FirstPage, value: FeedPage): number {
+  const windowMs = windowMilliseconds(page.t)
+  if (windowMs === undefined) return Infinity
+  let expiresAt = Infinity
+  for (const { Post } of value.posts) expiresAt = Math.min(expiresAt, Date.parse(Post.created_at) + windowMs)
+  return Number.isNaN(expiresAt) ? 0 : expiresAt
+}
+
+/** Whether a vote count's change may reorder a page, or bring a post into it. */
+function votesReorder (page: FirstPage, value: FeedPage, postId: number, votes: number): boolean {
+  if (page.sort === 'new') return false
+  // `hot` ranks by votes and age, which an event does not carry: any count may move a post.
+  if (page.sort === 'hot') return true
+  if (value.posts.some(post => post.Post.id === postId)) return true
+  // A post below the page can enter it only by reaching its lowest count.
+  return value.posts.length > 0 && votes >= value.posts.at(-1)!.votes
+}
+
+/** Reads answered from memory, kept exact by the change feed and by this process's own writes (CACHE_MAX_MB). */
+export default fp(async function readCache (fastify) {
+  const { config, log, pg } = fastify
+  const maxBytes = config.CACHE_MAX_MB * 1024 * 1024
+  if (maxBytes === 0) {
+    fastify.decorate('readCache', {
+      post: (caller: Caller, _id: number, query: (db: Queryable) => Promise<PostOut | undefined>) => fastify.read(caller, query),
+      page: (caller: Caller, _page: FirstPage, query: (db: Queryable) => Promise<FeedPage | undefined>) => fastify.read(caller, query),
+      status: () => undefined
+    })
+    return
+  }
+
+  // Pages are few but large: they get a quarter of the memory, so posts are never crowded out by them.
+  const posts = new SizedLru<number, Cached<PostOut>>(maxBytes - Math.floor(maxBytes / 4))
+  const pages = new SizedLru<string, Cached<FeedPage> & { page: FirstPage }>(Math.floor(maxBytes / 4))
+  let feed: ChangeFeed | undefined
+  /** Moves on at every change heard: a fill that began before one is not kept. */
+  let generation = 0
+  let hits = 0
+  let misses = 0
+
+  /** Whether the feed is connected and has been read to the end since. */
+  const following = () => feed !== undefined && feed.caughtUpAt > 0
+
+  function dropAll () {
+    generation++
+    posts.clear()
+    pages.clear()
+  }
+
+  const checks = new Batches<Caller, Check>(async batch => {
+    // Many requests of one token wait together: it is checked once.
+    const callers = [...new Map(batch.map(caller => [callerKey(caller), caller])).values()]
+    const [synced, ended] = await Promise.all([feed?.sync() ?? false, endedCallers(pg, callers)])
+    return { synced, ended: new Set(ended.map(i => callerKey(callers[i]!))) }
+  })
+
+  /**
+   * The cached value once the feed and the caller are checked, or the query's answer from the
+   * primary (a replica may not yet have what the feed has told), kept unless a change was
+   * heard while it ran.
+   */
+  async function cached<K, V, E extends Cached<V>> (store: SizedLru<K, E>, key: K, caller: Caller, query: (db: Queryable) => Promise<V | undefined>, keep: (value: V) => E): Promise<V | undefined> {
+    if (!following()) return fastify.read(caller, query)
+    if (store.peek(key) !== undefined) {
+      const check = await checks.add(caller)
+      if (check.ended.has(callerKey(caller))) throw new InvalidTokenError()
+      if (!check.synced) return fastify.read(caller, query)
+      const entry = store.get(key)
+      if (entry !== undefined && entry.expiresAt > Date.now()) {
+        hits++
+        return entry.value
+      }
+    }
+    misses++
+    const began = generation
+    const value = await query(pg)
+    if (value !== undefined && began === generation && following()) store.set(key, keep(value), weigh(value))
+    return value
+  }
+
+  function patchVotes (postId: number, votes: number) {
+    const entry = posts.peek(postId)
+    if (entry) entry.value = { ...entry.value, votes }
+    pages.deleteWhere(({ page, value }) => votesReorder(page, value, postId, votes))
+    for (const entry of pages.values()) {
+      if (entry.page.sort !== 'new' || !entry.value.posts.some(post => post.Post.id === postId)) continue
+      entry.value = { ...entry.value, posts: entry.value.posts.map(post => post.Post.id === postId ? { ...post, votes } : post) }
+    }
+  }
+
+  function heard (events: ChangeEvent[]) {
+    generation++
+    for (const event of events) {
+      switch (event.type) {
+        case 'post.votes':
+          patchVotes(event.postId, (JSON.parse(event.data) as { votes: number }).votes)
+          break
+        case 'post.created':
+          pages.clear()
+          break
+        case 'post.updated':
+          posts.delete(event.postId)
+          pages.clear()
+          break
+        case 'post.deleted':
+          posts.delete(event.postId)
+          pages.deleteWhere(({ value }) => value.posts.some(post => post.Post.id === event.postId))
+          break
+      }
+    }
+  }
+
+  /** This process's own write, before its answer leaves: the writer's next read includes it. */
+  function wrote (request: FastifyRequest) {
+    generation++
+    const route = request.routeOptions.url ?? ''
+    if (route.startsWith('/posts')) {
+      const { id } = request.params as { id?: number }
+      if (id !== undefined) posts.delete(id)
+      pages.clear()
+    } else if (route.startsWith('/vote')) {
+      const { post_id: postId } = (request.body ?? {}) as { post_id?: number }
+      if (typeof postId === 'number') posts.delete(postId)
+      pages.clear()
+    } else if (route.startsWith('/users') && request.method === 'DELETE') {
+      // A deleted account takes its posts and votes.
+      dropAll()
+    }
+  }
+
+  fastify.changeFeed.listen({ events: heard, reset: dropAll, lost: dropAll })
+
+  fastify.addHook('onSend', async function ownWrite (request, _reply, payload) {
+    if (!SAFE_METHODS.has(request.method)) wrote(request)
+    return payload
+  })
+
+  // The feed starts with the server, not with the first stream; until it is connected, reads
+  // go to the database.
+  let closed = false
+  let retry: NodeJS.Timeout | undefined
+  function startFeed () {
+    fastify.changeFeed.start().then(started => { feed = started }, err => {
+      if (closed) return
+      log.warn({ err: { message: (err as Error).message } }, 'read cache: the change feed could not start; reads go to the database meanwhile')
+      retry = setTimeout(startFeed, RETRY_MS)
+      retry.unref()
+    })
+  }
+  fastify.addHook('onReady', async function startCacheFeed () { startFeed() })
+
+  let logged = 0
+  const counts = setInterval(() => {
+    if (hits + misses === logged) return
+    logged = hits + misses
+    log.debug({ cache: status() }, 'read cache')
+  }, LOG_MS)
+  counts.unref()
+
+  fastify.addHook('onClose', async function stopCache () {
+    closed = true
+    clearTimeout(retry)
+    clearInterval(counts)
+    feed = undefined
+  })
+
+  function status (): CacheStatus {
+    return { serving: following(), hits, misses, entries: posts.size + pages.size, bytes: posts.bytes + pages.bytes, max_bytes: maxBytes }
+  }
+
+  fastify.decorate('readCache', {
+    post: (caller: Caller, id: number, query: (db: Queryable) => Promise<PostOut | undefined>) =>
+      cached(posts, id, caller, query, value => ({ value, expiresAt: Infinity })),
+    page: (caller: Caller, page: FirstPage, query: (db: Queryable) => Promise<FeedPage | undefined>) =>
+      cached(pages, pageKey(page), caller, query, value => ({ value, expiresAt: pageExpiry(page, value), page })),
+    status
+  })
+}, { name: 'read-cache', dependencies: ['config', 'db', 'replicas', 'change-feed'] })

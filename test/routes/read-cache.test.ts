@@ -1,0 +1,181 @@
+import type { FastifyInstance } from 'fastify'
+import t from 'tap'
+import type { CacheStatus } from '../../schemas/ready.js'
+import { build, createPost, createTestDatabase, createUser, sql, TEST_SECRET, type TestUser } from '../helpers/app.js'
+import { castVote } from '../helpers/assertions.js'
+import { call } from '../helpers/http.js'
+import { startServer, until } from '../helpers/server-process.js'
+import { startTcpProxy } from '../helpers/tcp-proxy.js'
+
+// The read cache (CACHE_MAX_MB, on by default): every read it answers is as exact as the
+// database's, whoever wrote (this process, another one, plain SQL); it steps aside while the
+// change feed cannot vouch for it, and stays within its memory.
+
+const cacheOf = async (app: FastifyInstance): Promise<CacheStatus> => (await app.inject({ url: '/ready' })).json().cache
+const serving = (app: FastifyInstance) => until(async () => (await cacheOf(app)).serving || undefined, 10_000, () => 'the read cache to serve')
+const read = async (app: FastifyInstance, user: TestUser, url: string) => {
+  const response = await app.inject({ url, headers: user.headers })
+  if (response.statusCode !== 200) throw new Error(`${url}: ${response.statusCode} ${response.body}`)
+  return response.json()
+}
+const firstIds = async (app: FastifyInstance, user: TestUser, url: string) => (await read(app, user, url)).map((post: { Post: { id: number } }) => post.Post.id)
+
+/** Reads `url` and says whether the cache answered it. */
+async function hitOrMiss (app: FastifyInstance, user: TestUser, url: string): Promise<{ body: any, hit: boolean }> {
+  const before = await cacheOf(app)
+  const body = await read(app, user, url)
+  return { body, hit: (await cacheOf(app)).hits === before.hits + 1 }
+}
+
+t.test('a process\'s own votes, edits, new and deleted posts are in its very next read; the reads between are hits', async t => {
+  const app = await build(t)
+  const [ada, bob] = [await createUser(app), await createUser(app)]
+  const post = await createPost(app, ada, { title: 'Cached' })
+  await serving(app)
+
+  t.equal((await hitOrMiss(app, ada, `/posts/${post.id}`)).hit, false, 'the first read fills')
+  const again = await hitOrMiss(app, bob, `/posts/${post.id}`)
+  t.ok(again.hit, 'the next is a hit, for another user too')
+  t.equal(again.body.votes, 0)
+
+  await castVote(app, bob, post.id, 1)
+  t.equal((await read(app, ada, `/posts/${post.id}`)).votes, 1, 'a vote')
+  t.equal((await app.inject({ method: 'PATCH', url: `/posts/${post.id}`, headers: ada.headers, payload: { title: 'Edited' } })).statusCode, 200)
+  t.equal((await read(app, ada, `/posts/${post.id}`)).Post.title, 'Edited', 'an edit')
+
+  for (const sort of ['new', 'top', 'hot']) await read(app, ada, `/posts?sort=${sort}&limit=3`)
+  const newer = await createPost(app, bob, { title: 'Newer' })
+  t.equal((await firstIds(app, ada, '/posts?sort=new&limit=3'))[0], newer.id, 'a new post heads `new`')
+  await castVote(app, ada, newer.id, 1)
+  await castVote(app, bob, newer.id, 1)
+  t.equal((await firstIds(app, ada, '/posts?sort=top&limit=3'))[0], newer.id, 'votes reorder `top`')
+  t.equal((await firstIds(app, ada, '/posts?sort=hot&limit=3'))[0], newer.id, 'and `hot`')
+  // The feed's own word of those votes drops the page once more (it cannot tell them from another's).
+  await read(app, ada, '/posts?sort=top&limit=3')
+  t.ok((await hitOrMiss(app, ada, '/posts?sort=top&limit=3')).hit, 'an unchanged page is a hit')
+  t.equal((await app.inject({ method: 'DELETE', url: `/posts/${newer.id}`, headers: bob.headers })).statusCode, 204)
+  t.notOk((await firstIds(app, ada, '/posts?sort=top&limit=3')).includes(newer.id), 'a deleted post leaves the page')
+  t.equal((await app.inject({ url: `/posts/${newer.id}`, headers: ada.headers })).statusCode, 404)
+})
+
+t.test('plain SQL writes are in the next read: counts patched in place, other changes refilled', async t => {
+  const app = await build(t)
+  const [ada, bob] = [await createUser(app), await createUser(app)]
+  const posts = [await createPost(app, ada, { title: 'One' }), await createPost(app, ada, { title: 'Two' })]
+  await serving(app)
+  for (let i = 0; i < 2; i++) {
+    await read(app, ada, `/posts/${posts[0]!.id}`)
+    await read(app, ada, '/posts?sort=new&limit=5')
+    await read(app, ada, '/posts?sort=top&limit=5')
+  }
+
+  await sql(app, 'insert into votes (user_id, post_id) values (?, ?)', [bob.id, posts[0]!.id])
+  const counted = await hitOrMiss(app, ada, `/posts/${posts[0]!.id}`)
+  t.equal(counted.body.votes, 1, 'a vote by SQL')
+  t.ok(counted.hit, 'patched in place: still a hit')
+  const newest = await hitOrMiss(app, ada, '/posts?sort=new&limit=5')
+  t.equal(newest.body.find((post: { Post: { id: number } }) => post.Post.id === posts[0]!.id).votes, 1, 'in a `new` page too')
+  t.ok(newest.hit)
+
+  await sql(app, 'insert into votes (user_id, post_id) values (?, ?), (?, ?)', [ada.id, posts[1]!.id, bob.id, posts[1]!.id])
+  t.equal((await firstIds(app, ada, '/posts?sort=top&limit=5'))[0], posts[1]!.id, 'SQL votes reorder `top`')
+  await sql(app, 'update posts set title = \'Changed by SQL\' where id = ?', [posts[0]!.id])
+  t.equal((await read(app, ada, `/posts/${posts[0]!.id}`)).Post.title, 'Changed by SQL')
+  await sql(app, 'update posts set created_at = now() - interval \'2 days\' where id = ?', [posts[1]!.id])
+  t.notOk((await firstIds(app, ada, '/posts?sort=top&t=day&limit=5')).includes(posts[1]!.id), 'back-dated out of the window')
+  await sql(app, 'delete from posts where id = ?', [posts[0]!.id])
+  t.equal((await app.inject({ url: `/posts/${posts[0]!.id}`, headers: ada.headers })).statusCode, 404, 'deleted by SQL')
+})
+
+t.test('a token whose session ended is refused by a cached read at once', async t => {
+  const app = await build(t)
+  const ada = await createUser(app)
+  const post = await createPost(app, ada)
+  await serving(app)
+  await read(app, ada, `/posts/${post.id}`)
+  t.ok((await hitOrMiss(app, ada, `/posts/${post.id}`)).hit)
+  await sql(app, 'delete from sessions where user_id = ?', [ada.id])
+  for (const url of [`/posts/${post.id}`, '/posts']) {
+    const refused = await app.inject({ url, headers: ada.headers })
+    t.equal(refused.statusCode, 401, url)
+    t.strictSame(refused.json(), { detail: 'Could not validate credentials' })
+  }
+})
+
+t.test('another process\'s writes are in this one\'s next read', async t => {
+  const databaseUrl = await createTestDatabase(t)
+  const app = await build(t, { databaseUrl })
+  const other = await startServer(t, { DATABASE_URL: databaseUrl, SECRET_KEY: TEST_SECRET })
+  const [ada, bob] = [await createUser(app), await createUser(app)]
+  const post = await createPost(app, ada, { title: 'Shared' })
+  const readThere = async () => JSON.parse((await call(`${other.url}/posts/${post.id}`, { headers: ada.headers })).body)
+  const cacheThere = async (): Promise<CacheStatus> => JSON.parse((await call(`${other.url}/ready`)).body).cache
+  await until(async () => (await cacheThere()).serving || undefined, 10_000, () => 'the other process\'s cache')
+  await readThere()
+  const { hits } = await cacheThere()
+  t.equal((await readThere()).votes, 0)
+  t.equal((await cacheThere()).hits, hits + 1, 'a hit there')
+
+  await castVote(app, bob, post.id, 1)
+  t.equal((await readThere()).votes, 1, 'a vote here')
+  t.equal((await app.inject({ method: 'PUT', url: `/posts/${post.id}`, headers: ada.headers, payload: { title: 'Replaced', content: 'here' } })).statusCode, 200)
+  t.equal((await readThere()).Post.title, 'Replaced', 'an edit here')
+})
+
+t.test('while the change feed\'s connection is down the cache is dropped and bypassed; back, it serves again', async t => {
+  const databaseUrl = await createTestDatabase(t)
+  const direct = new URL(databaseUrl)
+  const proxy = await startTcpProxy(t, direct.hostname, Number(direct.port || 5432))
+  direct.hostname = '127.0.0.1'
+  direct.port = String(proxy.port)
+  const app = await build(t, { databaseUrl, config: { DATABASE_DIRECT_URL: direct.toString() } })
+  const ada = await createUser(app)
+  const post = await createPost(app, ada, { title: 'Before' })
+  await serving(app)
+  await read(app, ada, `/posts/${post.id}`)
+  t.ok((await hitOrMiss(app, ada, `/posts/${post.id}`)).hit)
+
+  proxy.cut()
+  await until(async () => (await cacheOf(app)).serving ? undefined : true, 10_000, () => 'the cache to stop serving')
+  t.equal((await cacheOf(app)).entries, 0, 'dropped')
+  await sql(app, 'update posts set title = \'While down\' where id = ?', [post.id])
+  for (let i = 0; i < 3; i++) {
+    const bypassed = await hitOrMiss(app, ada, `/posts/${post.id}`)
+    t.equal(bypassed.body.Post.title, 'While down')
+    t.notOk(bypassed.hit, 'asked of the database')
+  }
+  t.equal((await cacheOf(app)).entries, 0, 'nothing kept while down')
+
+  proxy.restore()
+  await serving(app)
+  await sql(app, 'update posts set title = \'Back\' where id = ?', [post.id])
+  t.equal((await read(app, ada, `/posts/${post.id}`)).Post.title, 'Back')
+  // Filled before the feed told of the change, so dropped when it does: the read after is a hit.
+  await read(app, ada, `/posts/${post.id}`)
+  t.ok((await hitOrMiss(app, ada, `/posts/${post.id}`)).hit, 'a hit again')
+})
+
+t.test('memory stays within CACHE_MAX_MB, the least recently read going first', async t => {
+  const app = await build(t, { config: { CACHE_MAX_MB: '1' } })
+  const ada = await createUser(app)
+  const count = 3000
+  const ids = (await sql<{ id: number }>(app, 'insert into posts (title, content, owner_id) select \'Post \' || n, repeat(\'words \', 20), ? from generate_series(1, ?) n returning id', [ada.id, count])).map(row => row.id)
+  await serving(app)
+  for (const id of ids) await read(app, ada, `/posts/${id}`)
+  const status = await cacheOf(app)
+  t.equal(status.max_bytes, 1024 * 1024)
+  t.ok(status.bytes <= status.max_bytes, `${status.bytes} bytes held`)
+  t.ok(status.entries > 100 && status.entries < count, `${status.entries} of ${count} posts held`)
+  t.ok((await hitOrMiss(app, ada, `/posts/${ids.at(-1)}`)).hit, 'the latest read is held')
+  t.notOk((await hitOrMiss(app, ada, `/posts/${ids[0]}`)).hit, 'the first read is gone')
+})
+
+t.test('CACHE_MAX_MB=0 turns the cache off: /ready says nothing of it, reads still answer', async t => {
+  const app = await build(t, { config: { CACHE_MAX_MB: '0' } })
+  const ada = await createUser(app)
+  const post = await createPost(app, ada)
+  t.strictSame((await app.inject({ url: '/ready' })).json(), { status: 'ready' })
+  t.equal((await read(app, ada, `/posts/${post.id}`)).Post.id, post.id)
+  await sql(app, 'update posts set title = \'By SQL\' where id = ?', [post.id])
+  t.equal((await read(app, ada, `/posts/${post.id}`)).Post.title, 'By SQL')
+})
