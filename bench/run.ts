@@ -13,6 +13,7 @@ import { SCENARIOS, benchUserCount, deepPosition, type BenchData, type BenchRequ
 import { endBenchSessions, startBenchSessions } from './sessions.js'
 import { encodeCursor } from '../lib/cursor.js'
 import { machineCpuSeconds, startServer, type BenchServer } from './servers.js'
+import { runCacheBench } from './cache.js'
 import { runPoolerBench } from './pooler.js'
 import { runReplicaBench } from './replica.js'
 import { runStreamBench } from './stream.js'
@@ -40,7 +41,7 @@ const warmup = Number(args.warmup)
 const rounds = Number(args.rounds)
 const only = args.scenarios?.split(',')
 /** Runs of their own, made only when named. */
-const OWN_RUNS = ['stream', 'pooler', 'replica']
+const OWN_RUNS = ['stream', 'pooler', 'replica', 'cache']
 
 const log = (message: string) => console.error(`[bench] ${message}`)
 const load = (url: string, request: BenchRequest, seconds: number, conns = connections) => loadFor(url, request, seconds, conns, log)
@@ -129,6 +130,7 @@ try {
   const timing = `${connections} connections, ${duration} s per run after a ${warmup} s warm-up, ${rounds} rounds alternating which goes first (means).`
   if (only?.includes('stream')) reportOwnRun('stream', `Writes for ${duration} s; the on/off rates: ${timing}`, await runStreamBench(options))
   if (only?.includes('pooler')) reportOwnRun('pooler', `Postline direct (named statements) and through PgBouncer in transaction mode (unnamed): ${timing}`, await runPoolerBench(options))
+  if (only?.includes('cache')) reportOwnRun('cache', `Postline with the read cache (the default), with CACHE_MAX_MB=0, and the bare baseline, on the same database: ${timing}`, await runCacheBench(options))
   if (only?.includes('replica')) reportOwnRun('replica', `Postline on a primary alone, and on the same primary with DATABASE_READ_URLS naming its streaming replica (the bench's data copied to both): ${timing}`, await runReplicaBench(options))
 
   // Every other scenario (all of them when none is named), against the baseline.

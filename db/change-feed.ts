@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { connectClient } from './client.js'
 import { createEventReader, eventKnown, latestEventId, type ChangeEvent } from './queries/stream.js'
 
@@ -22,6 +23,8 @@ export interface ChangeFeedOptions {
 }
 
 const BATCH = 500
+/** Reads (a millisecond apart) that a pass waits for a committing transaction's numbers. */
+const SETTLE_TRIES = 20
 /** How far behind the newest number a fresh reader starts (numbers are taken at commit: only a few can be out of order, for a moment). */
 const SETTLE_MARGIN = 1000
 /** The feed's connection, as pg_stat_activity shows it. */
@@ -88,10 +91,15 @@ export async function startChangeFeed ({ url, log, intervalMs, publish, reset, l
     try {
       client ??= await connect()
       const began = Date.now()
-      for (;;) {
+      // Events held behind a transaction still committing wait for it, briefly: a read that
+      // vouches for what was committed before it began must not stop short of them.
+      for (let settling = 0; ;) {
         const events = await reader!.read(client, BATCH)
         if (events.length > 0) publish(events)
-        if (events.length < BATCH || stopped) break
+        if (stopped) break
+        if (events.length === BATCH) continue
+        if (!reader!.held || ++settling > SETTLE_TRIES) break
+        await sleep(1)
       }
       if (!down) caughtUpAt = began
       return !down

@@ -31,7 +31,7 @@ export default fp(async function entityTags (fastify) {
     }
     const { body, tag } = known
     // Anything else sent on this reply (an error raised after this) is serialized as it stands.
-    reply.header('etag', tag).serializer(payload => payload === value ? body : JSON.stringify(payload))
+    reply.header('etag', tag).type('application/json; charset=utf-8').serializer(payload => payload === value ? body : JSON.stringify(payload))
     return value
   })
 

@@ -63,7 +63,9 @@ export function createEventReader (after: number) {
   return {
     read,
     /** The last event read. */
-    get horizon () { return horizon }
+    get horizon () { return horizon },
+    /** Whether events wait behind a number that a transaction still committing may fill. */
+    get held () { return watch !== undefined }
   }
 }
 

@@ -6,7 +6,7 @@ import { MIGRATION_LOCK, migrate, migrateUrl } from '../../db/migrate.js'
 import { createOrmConfig } from '../../db/orm-config.js'
 import { build, createEmptyDatabase, sql } from '../helpers/app.js'
 
-const MIGRATIONS = ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search', 'Migration20261205130602_vote_counts_without_foreign_key', 'Migration20261206024914_ranked_feeds', 'Migration20261206054429_sessions', 'Migration20261206153605_stream']
+const MIGRATIONS = ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search', 'Migration20261205130602_vote_counts_without_foreign_key', 'Migration20261206024914_ranked_feeds', 'Migration20261206054429_sessions', 'Migration20261206153605_stream', 'Migration20261207050000_vote_counts_truncate_events']
 
 const CONTRACT = {
   users: [
@@ -84,6 +84,7 @@ t.test('migrations go down and up again', async t => {
   t.same(await migrate(orm, url), MIGRATIONS)
   t.same(await tables(), ['posts', 'refresh_tokens', 'session_resets', 'sessions', 'stream_events', 'stream_tickets', 'users', 'vote_counts', 'votes'])
   t.same(await migrate(orm, url), [], 'nothing left to apply')
+  t.same(await migrate(orm, url, 'down'), ['Migration20261207050000_vote_counts_truncate_events'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261206153605_stream'])
   t.same(await tables(), ['posts', 'refresh_tokens', 'session_resets', 'sessions', 'users', 'vote_counts', 'votes'], 'the change feed\'s tables go')
   t.same(await migrate(orm, url, 'down'), ['Migration20261206054429_sessions'])

@@ -33,10 +33,15 @@ t.test('a process\'s own votes, edits, new and deleted posts are in its very nex
   const post = await createPost(app, ada, { title: 'Cached' })
   await serving(app)
 
-  t.equal((await hitOrMiss(app, ada, `/posts/${post.id}`)).hit, false, 'the first read fills')
+  const filled = await app.inject({ url: `/posts/${post.id}`, headers: ada.headers })
   const again = await hitOrMiss(app, bob, `/posts/${post.id}`)
   t.ok(again.hit, 'the next is a hit, for another user too')
   t.equal(again.body.votes, 0)
+  const hit = await app.inject({ url: `/posts/${post.id}`, headers: ada.headers })
+  t.equal(hit.headers['content-type'], 'application/json; charset=utf-8', 'a hit is JSON')
+  t.equal(hit.body, filled.body, 'the same bytes as the read that filled it')
+  t.equal(hit.headers.etag, filled.headers.etag, 'and the same ETag')
+  t.equal((await app.inject({ url: `/posts/${post.id}`, headers: { ...ada.headers, 'if-none-match': hit.headers.etag as string } })).statusCode, 304)
 
   await castVote(app, bob, post.id, 1)
   t.equal((await read(app, ada, `/posts/${post.id}`)).votes, 1, 'a vote')
