@@ -44,11 +44,11 @@ async function freshVotes (data: BenchData, posts: number[], count: number) {
  * resolves; every vote it added is taken back before it resolves.
  */
 async function voteWhile (data: BenchData, pairs: { user: number, post: number }[], perSecond: number, stop: Promise<void>) {
-  let stopped = false
-  void stop.then(() => { stopped = true })
+  const state = { stopped: false }
+  stop.then(() => { state.stopped = true })
   const added = new Set<number>()
   const started = performance.now()
-  for (let i = 0; !stopped; i++) {
+  for (let i = 0; !state.stopped; i++) {
     const slot = i % pairs.length
     const { user, post } = pairs[slot]!
     if (added.has(slot)) {

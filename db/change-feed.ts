@@ -12,8 +12,8 @@ export interface ChangeFeedLog {
 export interface ChangeFeedOptions {
   url: string
   log: ChangeFeedLog
-  /** How often the feed is read. */
-  intervalMs: number
+  /** How long the feed waits between reads: asked again after each. */
+  intervalMs: () => number
   /** New events, in order. */
   publish: (events: ChangeEvent[]) => void
   /** Events were lost to this process (its connection was down past the replay window). */
@@ -119,7 +119,7 @@ export async function startChangeFeed ({ url, log, intervalMs, publish, reset, l
     const started = pass()
     running = started
     next = undefined
-    void started.finally(() => { if (running === started) running = undefined })
+    started.finally(() => { if (running === started) running = undefined })
     return started
   }
   function sync (): Promise<boolean> {
@@ -131,12 +131,13 @@ export async function startChangeFeed ({ url, log, intervalMs, publish, reset, l
   }
 
   function tick () {
-    sync().finally(() => { if (!stopped) timer = setTimeout(tick, intervalMs) })
+    timer = undefined
+    sync().finally(() => { if (!stopped && timer === undefined) timer = setTimeout(tick, intervalMs()) })
   }
 
   // The first connection is made at once, so a subscriber knows where the live events start.
   client = await connect()
-  timer = setTimeout(tick, intervalMs)
+  timer = setTimeout(tick, intervalMs())
   return {
     /** The last event this process has read (0 before the first read). */
     get horizon () { return reader?.horizon ?? 0 },
@@ -151,6 +152,12 @@ export async function startChangeFeed ({ url, log, intervalMs, publish, reset, l
      * failed (false). Calls that come while a read runs share the next one.
      */
     sync,
+    /** Reads now, and from then on at the interval it now says (a stream has come). */
+    wake () {
+      if (stopped) return
+      clearTimeout(timer)
+      tick()
+    },
     async stop () {
       stopped = true
       clearTimeout(timer)

@@ -18,7 +18,7 @@ export class Batches<T, R> {
         const result = this.work(batch.items)
         const running = result.catch(() => {})
         this.#running = running
-        void running.then(() => { if (this.#running === running) this.#running = undefined })
+        running.then(() => { if (this.#running === running) this.#running = undefined })
         return result
       }
       batch.result = (this.#running ?? Promise.resolve()).then(start)

@@ -10,6 +10,8 @@ export interface ChangeListener {
   reset?: () => void
   /** The connection was lost: nothing newer is heard until it is back and read to the end. */
   lost?: () => void
+  /** Whether it wants events as they come (open streams), not only when it asks (`sync`). */
+  live?: () => boolean
 }
 
 declare module 'fastify' {
@@ -24,7 +26,9 @@ declare module 'fastify' {
   }
 }
 
-const READ_INTERVAL_MS = 50
+/** How often the feed is read while a listener wants events live, and otherwise. */
+const LIVE_INTERVAL_MS = 50
+const IDLE_INTERVAL_MS = 1000
 const PRUNE_MS = 30_000
 /** What the feed's table keeps for a client's replay (`Last-Event-ID`). */
 const REPLAY_WINDOW = { minutes: 5, events: 10_000 }
@@ -41,7 +45,7 @@ export default fp(async function changeFeed (fastify) {
     starting ??= startChangeFeed({
       url: fastify.directDatabaseUrl,
       log,
-      intervalMs: READ_INTERVAL_MS,
+      intervalMs: () => listeners.some(listener => listener.live?.()) ? LIVE_INTERVAL_MS : IDLE_INTERVAL_MS,
       publish: events => { for (const listener of listeners) listener.events(events) },
       reset: () => { for (const listener of listeners) listener.reset?.() },
       lost: () => { for (const listener of listeners) listener.lost?.() }

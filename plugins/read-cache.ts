@@ -123,7 +123,10 @@ export default fp(async function readCache (fastify) {
    * heard while it ran.
    */
   async function cached<K, V, E extends Cached<V>> (store: SizedLru<K, E>, key: K, caller: Caller, query: (db: Queryable) => Promise<V | undefined>, keep: (value: V) => E): Promise<V | undefined> {
-    if (!following()) return fastify.read(caller, query)
+    if (!following()) {
+      if (!starting) startFeed()
+      return fastify.read(caller, query)
+    }
     if (store.peek(key) !== undefined) {
       const check = await checks.add(caller)
       if (check.ended.has(callerKey(caller))) throw new InvalidTokenError()
@@ -198,19 +201,20 @@ export default fp(async function readCache (fastify) {
     return payload
   })
 
-  // The feed starts with the server, not with the first stream; until it is connected, reads
-  // go to the database.
+  // The feed starts with the first read the cache could answer (a process that serves none
+  // keeps no connection for it); until it is connected, reads go to the database.
   let closed = false
+  let starting = false
   let retry: NodeJS.Timeout | undefined
   function startFeed () {
-    fastify.changeFeed.start().then(started => { feed = started }, err => {
+    starting = true
+    fastify.changeFeed.start().then(started => { if (!closed) feed = started }, err => {
       if (closed) return
       log.warn({ err: { message: (err as Error).message } }, 'read cache: the change feed could not start; reads go to the database meanwhile')
       retry = setTimeout(startFeed, RETRY_MS)
       retry.unref()
     })
   }
-  fastify.addHook('onReady', async function startCacheFeed () { startFeed() })
 
   let logged = 0
   const counts = setInterval(() => {

@@ -10,7 +10,7 @@ export const ReplicaStatusSchema = Type.Object({
 }, { title: 'ReplicaStatus' })
 
 export const CacheStatusSchema = Type.Object({
-  serving: Type.Boolean({ examples: [true], description: 'Whether reads are answered from memory now: false until the change feed is connected and read to the end, and while its connection is down' }),
+  serving: Type.Boolean({ examples: [true], description: 'Whether reads are answered from memory now: false until the change feed (started by the first read the cache could answer) is connected and read to the end, and while its connection is down' }),
   hits: Type.Integer({ examples: [91234], description: 'Reads answered from memory since the process started' }),
   misses: Type.Integer({ examples: [812], description: 'Cacheable reads that asked the database while the cache served' }),
   entries: Type.Integer({ examples: [640], description: 'Posts and feed pages held' }),

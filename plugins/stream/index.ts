@@ -92,7 +92,7 @@ export default fp(async function stream (fastify) {
     }
   }
 
-  fastify.changeFeed.listen({ events: publish, reset: resetAll })
+  fastify.changeFeed.listen({ events: publish, reset: resetAll, live: () => subscribers.size > 0 })
 
   function startFeed () {
     starting ??= fastify.changeFeed.start().then(started => {
@@ -137,6 +137,8 @@ export default fp(async function stream (fastify) {
     }
     if (!subscribers.has(subscriber)) return
     subscriber.after = started.horizon
+    // Read at the live pace from now on, not at the idle one.
+    started.wake()
     reply.sse.keepAlive()
     // A stream outlives any idle timeout of the server's (light-my-request's socket has none).
     const socket = reply.raw.socket

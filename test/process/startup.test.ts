@@ -164,7 +164,7 @@ t.test('with an embedded PostgreSQL of this file', async t => {
 
     const ready = await fetch(`${address}/ready`)
     t.equal(ready.status, 200, 'GET /ready is 200')
-    t.strictSame(await ready.json(), { status: 'ready' })
+    t.match(await ready.json(), { status: 'ready', cache: { serving: Boolean } })
     t.equal(logLines(server).filter(line => line.level >= 50).length, 0, 'no error or fatal line was logged')
 
     server.child.kill('SIGTERM')
