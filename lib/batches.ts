@@ -9,6 +9,9 @@ export class Batches<T, R> {
 
   constructor (private readonly work: (items: T[]) => Promise<R>) {}
 
+  /** Whether a batch runs or waits. */
+  get busy (): boolean { return this.#running !== undefined || this.#next !== undefined }
+
   /** What the run of the batch the item joined answered (or its error). */
   add (item: T): Promise<R> {
     if (this.#next === undefined) {

@@ -55,8 +55,15 @@ interface Check {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 const RETRY_MS = 1000
 const LOG_MS = 10_000
-/** What a value's JSON length is taken to weigh in memory: strings, objects and the map entry. */
-const weigh = (value: unknown) => 2 * JSON.stringify(value).length + 256
+/**
+ * What a value is taken to weigh in memory, from its JSON: its objects and strings, the body
+ * made of it once it is sent, and the map entries; a character is two bytes outside Latin-1.
+ * (Measured on posts, it says more than they take.)
+ */
+function weigh (value: unknown): number {
+  const json = JSON.stringify(value)
+  return 3 * json.length * (/[^\x20-\xff]/.test(json) ? 2 : 1) + 256
+}
 const pageKey = ({ sort, t, limit }: FirstPage) => `${sort} ${t} ${limit}`
 const callerKey = ({ userId, sessionId, issuedAt }: Caller) => `${userId} ${sessionId} ${issuedAt}`
 
@@ -117,11 +124,41 @@ export default fp(async function readCache (fastify) {
     return { synced, ended: new Set(ended.map(i => callerKey(callers[i]!))) }
   })
 
+  /** A read waiting for a fill of its key, and the statement that would make it with its own caller. */
+  interface Waiter<V> { caller: Caller, query: (db: Queryable) => Promise<V | undefined> }
+  /** The fills under way, one at a time per key: readers that come meanwhile share the next. */
+  const fills = new Map<unknown, Batches<Waiter<unknown>, unknown>>()
+
   /**
-   * The cached value once the feed and the caller are checked, or the query's answer from the
-   * primary (a replica may not yet have what the feed has told), kept unless a change was
-   * heard while it ran.
+   * A fill from the primary (a replica may not yet have what the feed has told), begun after
+   * each of its waiters came; kept unless a change was heard while it ran. The value is the
+   * same for every caller: the statement runs with the first whose token stands.
    */
+  function fill<K, V, E extends Cached<V>> (store: SizedLru<K, E>, key: K, waiter: Waiter<V>, keep: (value: V) => E): Promise<V | undefined> {
+    let batches = fills.get(key) as Batches<Waiter<V>, V | undefined> | undefined
+    if (batches === undefined) {
+      batches = new Batches<Waiter<V>, V | undefined>(async waiters => {
+        const began = generation
+        for (const [i, { query }] of waiters.entries()) {
+          try {
+            const value = await query(pg)
+            if (value !== undefined && began === generation && following()) store.set(key, keep(value), weigh(value))
+            return value
+          } catch (err) {
+            if (!(err instanceof InvalidTokenError) || i === waiters.length - 1) throw err
+          }
+        }
+        return undefined
+      })
+      fills.set(key, batches as Batches<Waiter<unknown>, unknown>)
+    }
+    const filled = batches.add(waiter)
+    const done = () => { if (!batches.busy && fills.get(key) === batches) fills.delete(key) }
+    filled.then(done, done)
+    return filled
+  }
+
+  /** The cached value once the feed and the caller are checked, else a shared fill. */
   async function cached<K, V, E extends Cached<V>> (store: SizedLru<K, E>, key: K, caller: Caller, query: (db: Queryable) => Promise<V | undefined>, keep: (value: V) => E): Promise<V | undefined> {
     if (!following()) {
       if (!starting) startFeed()
@@ -138,9 +175,9 @@ export default fp(async function readCache (fastify) {
       }
     }
     misses++
-    const began = generation
-    const value = await query(pg)
-    if (value !== undefined && began === generation && following()) store.set(key, keep(value), weigh(value))
+    // The fill may run with another reader's token: this one's is checked beside it.
+    const [value, check] = await Promise.all([fill(store, key, { caller, query }, keep), checks.add(caller)])
+    if (check.ended.has(callerKey(caller))) throw new InvalidTokenError()
     return value
   }
 
