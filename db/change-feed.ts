@@ -66,7 +66,8 @@ export async function startChangeFeed ({ url, log, intervalMs, publish, reset, l
 
   async function connect (): Promise<pg.Client> {
     const began = Date.now()
-    const fresh = await connectClient(url, { connectionTimeoutMillis: 2000, application_name: CHANGE_FEED_APPLICATION })
+    // A database that stops answering fails a read within the timeout: the feed counts as lost.
+    const fresh = await connectClient(url, { connectionTimeoutMillis: 2000, query_timeout: 2000, application_name: CHANGE_FEED_APPLICATION })
     const first = !reader
     // Heard at once, not at the next read: a connection ended under the feed stops what it vouches for.
     const ended = (err?: Error) => { if (client === fresh && !stopped) goneDown(err ?? new Error('the connection ended')) }

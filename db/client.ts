@@ -2,6 +2,8 @@ import pg from 'pg'
 
 export interface ClientOptions {
   connectionTimeoutMillis?: number
+  /** Ms after which a query is given up (its promise rejects). */
+  query_timeout?: number
   /** What pg_stat_activity shows for the connection. */
   application_name?: string
 }

@@ -5,12 +5,16 @@
  */
 export class Batches<T, R> {
   #running: Promise<unknown> | undefined
+  #runningSince = 0
   #next: { items: T[], result: Promise<R> } | undefined
 
   constructor (private readonly work: (items: T[]) => Promise<R>) {}
 
   /** Whether a batch runs or waits. */
   get busy (): boolean { return this.#running !== undefined || this.#next !== undefined }
+
+  /** How long the batch under way has run, in ms (0 when none runs). */
+  get runningFor (): number { return this.#running === undefined ? 0 : Date.now() - this.#runningSince }
 
   /** What the run of the batch the item joined answered (or its error). */
   add (item: T): Promise<R> {
@@ -21,6 +25,7 @@ export class Batches<T, R> {
         const result = this.work(batch.items)
         const running = result.catch(() => {})
         this.#running = running
+        this.#runningSince = Date.now()
         running.then(() => { if (this.#running === running) this.#running = undefined })
         return result
       }

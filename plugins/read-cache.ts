@@ -53,6 +53,12 @@ interface Check {
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+/**
+ * How long a read waits for a batch (the feed's read, the token check, a shared fill) before it
+ * asks the database itself: a frozen database then costs it no more than it costs a read
+ * without the cache (the pool's own timeout), and none queues behind a batch that hangs.
+ */
+const WAIT_MS = 500
 const RETRY_MS = 1000
 const LOG_MS = 10_000
 /**
@@ -84,6 +90,17 @@ function votesReorder (page: FirstPage, value: FeedPage, postId: number, votes: 
   if (value.posts.some(post => post.Post.id === postId)) return true
   // A post below the page can enter it only by reaching its lowest count.
   return value.posts.length > 0 && votes >= value.posts.at(-1)!.votes
+}
+
+/** The promise's value, or undefined once `ms` have passed first. */
+async function within<T> (promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<undefined>(resolve => { timer = setTimeout(resolve, ms, undefined) })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /** Reads answered from memory, kept exact by the change feed and by this process's own writes (CACHE_MAX_MB). */
@@ -165,9 +182,9 @@ export default fp(async function readCache (fastify) {
       return fastify.read(caller, query)
     }
     if (store.peek(key) !== undefined) {
-      const check = await checks.add(caller)
+      const check = await within(checks.add(caller), WAIT_MS)
+      if (check === undefined || !check.synced) return fastify.read(caller, query)
       if (check.ended.has(callerKey(caller))) throw new InvalidTokenError()
-      if (!check.synced) return fastify.read(caller, query)
       const entry = store.get(key)
       if (entry !== undefined && entry.expiresAt > Date.now()) {
         hits++
@@ -175,8 +192,11 @@ export default fp(async function readCache (fastify) {
       }
     }
     misses++
+    if ((fills.get(key)?.runningFor ?? 0) > WAIT_MS) return fastify.read(caller, query)
     // The fill may run with another reader's token: this one's is checked beside it.
-    const [value, check] = await Promise.all([fill(store, key, { caller, query }, keep), checks.add(caller)])
+    const shared = await within(Promise.all([fill(store, key, { caller, query }, keep), checks.add(caller)]), WAIT_MS)
+    if (shared === undefined) return fastify.read(caller, query)
+    const [value, check] = shared
     if (check.ended.has(callerKey(caller))) throw new InvalidTokenError()
     return value
   }

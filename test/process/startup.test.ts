@@ -98,7 +98,10 @@ t.test('DATABASE_URL naming a database that does not exist: one line saying so, 
   const url = new URL(await createTestDatabase(t))
   const name = `${url.pathname.slice(1)}_missing`
   url.pathname = `/${name}`
-  url.password = 'hidden-secret'
+  // A server that trusts the test's user ignores a password; one that checks it (the embedded
+  // PostgreSQL of a run with no DATABASE_URL) keeps its own, or it would refuse before the name.
+  const ownPassword = url.password === ''
+  if (ownPassword) url.password = 'hidden-secret'
   const server = spawnServer(t, { DATABASE_URL: url.toString(), DB_CONNECT_TIMEOUT: '30' })
   const exit = await waitFor(server.exited, 30_000, () => `the server to exit:\n${server.output()}`)
   t.same(exit, { code: 1, signal: null }, 'exit code 1')
@@ -107,7 +110,7 @@ t.test('DATABASE_URL naming a database that does not exist: one line saying so, 
   t.equal(fatal.length, 1, 'one fatal line')
   t.equal(fatal[0]?.msg, `start-up failed: database "${name}" does not exist on ${url.hostname}:${url.port || 5432}: create it (createdb -h ${url.hostname} -p ${url.port || 5432} -U ${url.username} ${name}) or name another one in DATABASE_URL (or DATABASE_NAME)`)
   t.notMatch(server.output(), /"stack"|\n\s+at /, 'no stack trace')
-  t.notMatch(server.output(), /hidden-secret/, 'the password is never logged')
+  if (ownPassword) t.notMatch(server.output(), /hidden-secret/, 'the password is never logged')
 })
 
 /** Spawns a server on a working database with `env` and returns its one fatal line, checking it exits 1 without a stack. */
