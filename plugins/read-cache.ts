@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { ChangeFeed } from '../db/change-feed.js'
 import { endedCallers, type Caller } from '../db/queries/caller.js'
-import { windowMilliseconds, type FeedPage } from '../db/queries/feeds.js'
+import { nextPostArrival, windowMilliseconds, type FeedPage } from '../db/queries/feeds.js'
 import type { PostOut } from '../db/queries/posts.js'
 import type { Queryable } from '../db/queries/queryable.js'
 import type { ChangeEvent } from '../db/queries/stream.js'
@@ -295,8 +295,17 @@ export default fp(async function readCache (fastify) {
   fastify.decorate('readCache', {
     post: (caller: Caller, id: number, query: (db: Queryable) => Promise<PostOut | undefined>) =>
       cached(posts, id, caller, query, value => ({ value, expiresAt: Infinity })),
-    page: (caller: Caller, page: FirstPage, query: (db: Queryable) => Promise<FeedPage | undefined>) =>
-      cached(pages, pageKey(page), caller, query, value => ({ value, expiresAt: pageExpiry(page, value), page })),
+    page: (caller: Caller, page: FirstPage, query: (db: Queryable) => Promise<FeedPage | undefined>) => {
+      if (windowMilliseconds(page.t) === undefined) return cached(pages, pageKey(page), caller, query, value => ({ value, expiresAt: Infinity, page }))
+      // A window ends at now: a post dated later comes into it when its time comes.
+      const arrivals = new WeakMap<FeedPage, number>()
+      const withArrival = async (db: Queryable) => {
+        const [value, arrival] = await Promise.all([query(db), nextPostArrival(db)])
+        if (value !== undefined) arrivals.set(value, arrival)
+        return value
+      }
+      return cached(pages, pageKey(page), caller, withArrival, value => ({ value, expiresAt: Math.min(pageExpiry(page, value), arrivals.get(value) ?? 0), page }))
+    },
     status
   })
 }, { name: 'read-cache', dependencies: ['config', 'db', 'replicas', 'change-feed'] })

@@ -190,3 +190,12 @@ export async function listFeed (db: Queryable, caller: Caller, request: FeedRequ
   if (request.ownerId !== undefined && !rows[0]!.owner_found) return undefined
   return toFeedPage(rows, request.limit)
 }
+
+/**
+ * When the earliest post dated after now comes into the windows (`t` other than `all` ends at
+ * now), in ms since the epoch; Infinity when there is none.
+ */
+export async function nextPostArrival (db: Queryable): Promise<number> {
+  const [row] = await run<{ at: number | null }>(db, 'feed-next-arrival', 'select (extract(epoch from min(created_at)) * 1000)::float8 as at from posts where created_at > now()', [])
+  return row?.at ?? Infinity
+}

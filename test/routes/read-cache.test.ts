@@ -96,6 +96,25 @@ t.test('plain SQL writes are in the next read: counts patched in place, other ch
   t.equal((await app.inject({ url: `/posts/${posts[0]!.id}`, headers: ada.headers })).statusCode, 404, 'deleted by SQL')
 })
 
+t.test('a windowed page takes in a post dated later when its time comes, and lets go of one that leaves the window', async t => {
+  const app = await build(t)
+  const ada = await createUser(app)
+  const [leaving, arriving] = [await createPost(app, ada, { title: 'Leaving' }), await createPost(app, ada, { title: 'Arriving' })]
+  await sql(app, 'update posts set created_at = now() - interval \'1 hour\' + interval \'3 seconds\' where id = ?', [leaving.id])
+  await sql(app, 'update posts set created_at = now() + interval \'1500 milliseconds\' where id = ?', [arriving.id])
+  await serving(app, ada)
+  const url = '/posts?sort=new&t=hour&limit=5'
+  t.strictSame(await firstIds(app, ada, url), [leaving.id], 'before: only the one within the hour')
+  // The updates' own events drop the page once; from then on it is held.
+  await read(app, ada, url)
+  await read(app, ada, url)
+  t.ok((await hitOrMiss(app, ada, url)).hit, 'held')
+  await new Promise(resolve => setTimeout(resolve, 1700))
+  t.strictSame(await firstIds(app, ada, url), [arriving.id, leaving.id], 'the later one has come')
+  await new Promise(resolve => setTimeout(resolve, 1500))
+  t.strictSame(await firstIds(app, ada, url), [arriving.id], 'the older one has gone')
+})
+
 t.test('a token whose session ended is refused by a cached read at once', async t => {
   const app = await build(t)
   const ada = await createUser(app)
