@@ -9,7 +9,7 @@ import { freePort, processesWith, spawnServer, startServer, until, waitFor } fro
 
 // A stop asked for at any moment of an embedded start-up: Ctrl-C at a terminal (SIGINT to the
 // whole process group, postgres included if it shares the group) or SIGTERM to the node
-// process alone (systemd, docker stop, kill). Each exits 0 within 3 s of the signal, leaves no
+// process alone (systemd, docker stop, kill). Each exits 0 within 3 s of the signal and leaves no
 // process behind, and the next start on the same folder works. (On an idle machine a stop takes
 // well under a second; the suite runs four files at a time on two cores, and PostgreSQL's
 // shutdown checkpoint then took 2.2 s once. Waiting for the migrations or initdb to finish
@@ -25,13 +25,13 @@ const MOMENTS = [
 ]
 
 const STOPS = [
-  { name: 'Ctrl-C (SIGINT to the process group)', send: (pid: number) => process.kill(-pid, 'SIGINT') },
-  { name: 'SIGTERM to the node process alone', send: (pid: number) => process.kill(pid, 'SIGTERM') }
+  { name: 'Ctrl-C (SIGINT to the process group)', send: (pid: number) => process.kill(-pid, 'SIGINT'), checksNextStart: true },
+  { name: 'SIGTERM to the node process alone', send: (pid: number) => process.kill(pid, 'SIGTERM'), checksNextStart: false }
 ]
 
 for (const stop of STOPS) {
   for (const moment of MOMENTS) {
-    t.test(`${stop.name} at ${moment.name}: exit 0 within 3 s, nothing left running, the next start works`, async t => {
+    t.test(`${stop.name} at ${moment.name}: exit 0 within 3 s, nothing left running${stop.checksNextStart ? ', the next start works' : ''}`, async t => {
       const dir = mkdtempSync(join(tmpdir(), 'postline-stop-'))
       // Every process the server starts inherits this variable, so that none can hide.
       const marker = `postline-stop-${randomBytes(6).toString('hex')}`
@@ -60,6 +60,9 @@ for (const stop of STOPS) {
       while ((processesWith(dir).length || processesWith(marker).length) && Date.now() < deadline) await sleep(50)
       t.same([...processesWith(dir), ...processesWith(marker)], [], 'no process (postgres, initdb, bcrypt worker) is left running')
 
+      // What the folder is left in depends on the moment, not on the signal: one start after
+      // each moment is enough (a full embedded start is the costliest step here).
+      if (!stop.checksNextStart) return
       const next = await startServer(t, env)
       const ready = await fetch(`${next.url}/ready`)
       t.equal(ready.status, 200, 'the next start on the same folder serves, /ready 200')

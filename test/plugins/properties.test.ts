@@ -33,7 +33,7 @@ interface Request {
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch']
 const seed = process.env.FC_SEED ? Number(process.env.FC_SEED) : Math.floor(Math.random() * 2 ** 31)
-const RUNS = 150
+const RUNS = 100
 
 // Load shedding answers 503 when the event loop lags, which a busy test machine can cause: the
 // properties are about what clients send.

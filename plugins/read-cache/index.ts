@@ -1,23 +1,17 @@
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { ChangeFeed } from '../db/change-feed.js'
-import { endedCallers, type Caller } from '../db/queries/caller.js'
-import { nextPostArrival, windowMilliseconds, type FeedPage } from '../db/queries/feeds.js'
-import type { PostOut } from '../db/queries/posts.js'
-import type { Queryable } from '../db/queries/queryable.js'
-import type { ChangeEvent } from '../db/queries/stream.js'
-import { Batches } from '../lib/batches.js'
-import { InvalidTokenError } from '../lib/http-errors.js'
-import { SizedLru } from '../lib/sized-lru.js'
-import type { CacheStatus } from '../schemas/ready.js'
-import type { Sort, Window } from '../schemas/posts.js'
+import type { ChangeFeed } from '../../db/change-feed.js'
+import { endedCallers, type Caller } from '../../db/queries/caller.js'
+import { nextPostArrival, windowMilliseconds, type FeedPage } from '../../db/queries/feeds.js'
+import type { PostOut } from '../../db/queries/posts.js'
+import type { Queryable } from '../../db/queries/queryable.js'
+import { Batches } from '../../lib/batches.js'
+import { InvalidTokenError } from '../../lib/http-errors.js'
+import type { SizedLru } from '../../lib/sized-lru.js'
+import type { CacheStatus } from '../../schemas/ready.js'
+import { HeldReads, pageExpiry, pageKey, weigh, type Cached, type FirstPage } from './held.js'
 
-/** A feed's first page, as the cache keeps it: no search, cursor, skip, owner or `voted`. */
-export interface FirstPage {
-  sort: Sort
-  t: Window
-  limit: number
-}
+export type { FirstPage }
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -39,12 +33,6 @@ declare module 'fastify' {
   }
 }
 
-interface Cached<V> {
-  value: V
-  /** When it stops being exact (a post leaves a feed's window), in ms since the epoch. */
-  expiresAt: number
-}
-
 /** What a batch of hits learnt: whether the feed was read to the end, and which callers no longer stand. */
 interface Check {
   synced: boolean
@@ -61,36 +49,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 const WAIT_MS = 500
 const RETRY_MS = 1000
 const LOG_MS = 10_000
-/**
- * What a value is taken to weigh in memory, from its JSON: its objects and strings, the body
- * made of it once it is sent, and the map entries; a character is two bytes outside Latin-1.
- * (Measured on posts, it says more than they take.)
- */
-function weigh (value: unknown): number {
-  const json = JSON.stringify(value)
-  return 3 * json.length * (/[^\x20-\xff]/.test(json) ? 2 : 1) + 256
-}
-const pageKey = ({ sort, t, limit }: FirstPage) => `${sort} ${t} ${limit}`
 const callerKey = ({ userId, sessionId, issuedAt }: Caller) => `${userId} ${sessionId} ${issuedAt}`
-
-/** Until the first of its posts leaves the page's window (a post dated past what Date can read: at once). */
-function pageExpiry (page: FirstPage, value: FeedPage): number {
-  const windowMs = windowMilliseconds(page.t)
-  if (windowMs === undefined) return Infinity
-  let expiresAt = Infinity
-  for (const { Post } of value.posts) expiresAt = Math.min(expiresAt, Date.parse(Post.created_at) + windowMs)
-  return Number.isNaN(expiresAt) ? 0 : expiresAt
-}
-
-/** Whether a vote count's change may reorder a page, or bring a post into it. */
-function votesReorder (page: FirstPage, value: FeedPage, postId: number, votes: number): boolean {
-  if (page.sort === 'new') return false
-  // `hot` ranks by votes and age, which an event does not carry: any count may move a post.
-  if (page.sort === 'hot') return true
-  if (value.posts.some(post => post.Post.id === postId)) return true
-  // A post below the page can enter it only by reaching its lowest count.
-  return value.posts.length > 0 && votes >= value.posts.at(-1)!.votes
-}
 
 /** The promise's value, or undefined once `ms` have passed first. */
 async function within<T> (promise: Promise<T>, ms: number): Promise<T | undefined> {
@@ -116,23 +75,13 @@ export default fp(async function readCache (fastify) {
     return
   }
 
-  // Pages are few but large: they get a quarter of the memory, so posts are never crowded out by them.
-  const posts = new SizedLru<number, Cached<PostOut>>(maxBytes - Math.floor(maxBytes / 4))
-  const pages = new SizedLru<string, Cached<FeedPage> & { page: FirstPage }>(Math.floor(maxBytes / 4))
+  const held = new HeldReads(maxBytes)
   let feed: ChangeFeed | undefined
-  /** Moves on at every change heard: a fill that began before one is not kept. */
-  let generation = 0
   let hits = 0
   let misses = 0
 
   /** Whether the feed is connected and has been read to the end since. */
   const following = () => feed !== undefined && feed.caughtUpAt > 0
-
-  function dropAll () {
-    generation++
-    posts.clear()
-    pages.clear()
-  }
 
   const checks = new Batches<Caller, Check>(async batch => {
     // Many requests of one token wait together: it is checked once.
@@ -143,31 +92,33 @@ export default fp(async function readCache (fastify) {
 
   /** A read waiting for a fill of its key, and the statement that would make it with its own caller. */
   interface Waiter<V> { caller: Caller, query: (db: Queryable) => Promise<V | undefined> }
+  /** What a fill read, and the caller whose token its statement checked. */
+  interface Filled<V> { value: V | undefined, caller: Caller }
   /** The fills under way, one at a time per key: readers that come meanwhile share the next. */
-  const fills = new Map<unknown, Batches<Waiter<unknown>, unknown>>()
+  const fills = new Map<unknown, Batches<Waiter<unknown>, Filled<unknown>>>()
 
   /**
    * A fill from the primary (a replica may not yet have what the feed has told), begun after
    * each of its waiters came; kept unless a change was heard while it ran. The value is the
-   * same for every caller: the statement runs with the first whose token stands.
+   * same for every caller: the statement runs with the first whose token stands, and says whom.
    */
-  function fill<K, V, E extends Cached<V>> (store: SizedLru<K, E>, key: K, waiter: Waiter<V>, keep: (value: V) => E): Promise<V | undefined> {
-    let batches = fills.get(key) as Batches<Waiter<V>, V | undefined> | undefined
+  function fill<K, V, E extends Cached<V>> (store: SizedLru<K, E>, key: K, waiter: Waiter<V>, keep: (value: V) => E): Promise<Filled<V>> {
+    let batches = fills.get(key) as Batches<Waiter<V>, Filled<V>> | undefined
     if (batches === undefined) {
-      batches = new Batches<Waiter<V>, V | undefined>(async waiters => {
-        const began = generation
-        for (const [i, { query }] of waiters.entries()) {
+      batches = new Batches<Waiter<V>, Filled<V>>(async waiters => {
+        const began = held.generation
+        for (const [i, { caller, query }] of waiters.entries()) {
           try {
             const value = await query(pg)
-            if (value !== undefined && began === generation && following()) store.set(key, keep(value), weigh(value))
-            return value
+            if (value !== undefined && began === held.generation && following()) store.set(key, keep(value), weigh(value))
+            return { value, caller }
           } catch (err) {
             if (!(err instanceof InvalidTokenError) || i === waiters.length - 1) throw err
           }
         }
-        return undefined
+        throw new Error('a fill with no reader')
       })
-      fills.set(key, batches as Batches<Waiter<unknown>, unknown>)
+      fills.set(key, batches as Batches<Waiter<unknown>, Filled<unknown>>)
     }
     const filled = batches.add(waiter)
     const done = () => { if (!batches.busy && fills.get(key) === batches) fills.delete(key) }
@@ -193,65 +144,33 @@ export default fp(async function readCache (fastify) {
     }
     misses++
     if ((fills.get(key)?.runningFor ?? 0) > WAIT_MS) return fastify.read(caller, query)
-    // The fill may run with another reader's token: this one's is checked beside it.
-    const shared = await within(Promise.all([fill(store, key, { caller, query }, keep), checks.add(caller)]), WAIT_MS)
-    if (shared === undefined) return fastify.read(caller, query)
-    const [value, check] = shared
-    if (check.ended.has(callerKey(caller))) throw new InvalidTokenError()
-    return value
-  }
-
-  function patchVotes (postId: number, votes: number) {
-    const entry = posts.peek(postId)
-    if (entry) entry.value = { ...entry.value, votes }
-    pages.deleteWhere(({ page, value }) => votesReorder(page, value, postId, votes))
-    for (const entry of pages.values()) {
-      if (entry.page.sort !== 'new' || !entry.value.posts.some(post => post.Post.id === postId)) continue
-      entry.value = { ...entry.value, posts: entry.value.posts.map(post => post.Post.id === postId ? { ...post, votes } : post) }
+    const filled = await within(fill(store, key, { caller, query }, keep), WAIT_MS)
+    if (filled === undefined) return fastify.read(caller, query)
+    // Its statement checked another reader's token: this one's is checked now.
+    if (filled.caller !== caller) {
+      const check = await within(checks.add(caller), WAIT_MS)
+      if (check === undefined) return fastify.read(caller, query)
+      if (check.ended.has(callerKey(caller))) throw new InvalidTokenError()
     }
-  }
-
-  function heard (events: ChangeEvent[]) {
-    generation++
-    for (const event of events) {
-      switch (event.type) {
-        case 'post.votes':
-          patchVotes(event.postId, (JSON.parse(event.data) as { votes: number }).votes)
-          break
-        case 'post.created':
-          pages.clear()
-          break
-        case 'post.updated':
-          posts.delete(event.postId)
-          pages.clear()
-          break
-        case 'post.deleted':
-          posts.delete(event.postId)
-          pages.deleteWhere(({ value }) => value.posts.some(post => post.Post.id === event.postId))
-          break
-      }
-    }
+    return filled.value
   }
 
   /** This process's own write, before its answer leaves: the writer's next read includes it. */
   function wrote (request: FastifyRequest) {
-    generation++
     const route = request.routeOptions.url ?? ''
     if (route.startsWith('/posts')) {
-      const { id } = request.params as { id?: number }
-      if (id !== undefined) posts.delete(id)
-      pages.clear()
+      held.wrote((request.params as { id?: number }).id)
     } else if (route.startsWith('/vote')) {
-      const { post_id: postId } = (request.body ?? {}) as { post_id?: number }
-      if (typeof postId === 'number') posts.delete(postId)
-      pages.clear()
+      const { post_id: postId } = (request.body ?? {}) as { post_id?: unknown }
+      held.wrote(typeof postId === 'number' ? postId : undefined)
     } else if (route.startsWith('/users') && request.method === 'DELETE') {
       // A deleted account takes its posts and votes.
-      dropAll()
+      held.dropAll()
     }
   }
 
-  fastify.changeFeed.listen({ events: heard, reset: dropAll, lost: dropAll })
+  const dropAll = () => held.dropAll()
+  fastify.changeFeed.listen({ events: events => held.heard(events), reset: dropAll, lost: dropAll })
 
   fastify.addHook('onSend', async function ownWrite (request, _reply, payload) {
     if (!SAFE_METHODS.has(request.method)) wrote(request)
@@ -289,14 +208,14 @@ export default fp(async function readCache (fastify) {
   })
 
   function status (): CacheStatus {
-    return { serving: following(), hits, misses, entries: posts.size + pages.size, bytes: posts.bytes + pages.bytes, max_bytes: maxBytes }
+    return { serving: following(), hits, misses, entries: held.entries, bytes: held.bytes, max_bytes: maxBytes }
   }
 
   fastify.decorate('readCache', {
     post: (caller: Caller, id: number, query: (db: Queryable) => Promise<PostOut | undefined>) =>
-      cached(posts, id, caller, query, value => ({ value, expiresAt: Infinity })),
+      cached(held.posts, id, caller, query, value => ({ value, expiresAt: Infinity })),
     page: (caller: Caller, page: FirstPage, query: (db: Queryable) => Promise<FeedPage | undefined>) => {
-      if (windowMilliseconds(page.t) === undefined) return cached(pages, pageKey(page), caller, query, value => ({ value, expiresAt: Infinity, page }))
+      if (windowMilliseconds(page.t) === undefined) return cached(held.pages, pageKey(page), caller, query, value => ({ value, expiresAt: Infinity, page }))
       // A window ends at now: a post dated later comes into it when its time comes.
       const arrivals = new WeakMap<FeedPage, number>()
       const withArrival = async (db: Queryable) => {
@@ -304,7 +223,7 @@ export default fp(async function readCache (fastify) {
         if (value !== undefined) arrivals.set(value, arrival)
         return value
       }
-      return cached(pages, pageKey(page), caller, withArrival, value => ({ value, expiresAt: Math.min(pageExpiry(page, value), arrivals.get(value) ?? 0), page }))
+      return cached(held.pages, pageKey(page), caller, withArrival, value => ({ value, expiresAt: pageExpiry(page, value, arrivals.get(value) ?? 0), page }))
     },
     status
   })
