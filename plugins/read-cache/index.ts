@@ -42,25 +42,16 @@ interface Check {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 /**
- * How long a read waits for a batch (the feed's read, the token check, a shared fill) before it
- * asks the database itself: a frozen database then costs it no more than it costs a read
- * without the cache (the pool's own timeout), and none queues behind a batch that hangs.
+ * How long a read's batch (the feed's read with the token check, or a shared fill) may wait
+ * for the one before it to end; then the read asks the database itself. A frozen database so
+ * costs it no more than it costs a read without the cache (the pool's own timeout): none
+ * queues behind a batch that hangs. (A batch that runs is waited for: its queries are the
+ * read's own, and time out as the pool's do.)
  */
-const WAIT_MS = 500
+const QUEUE_MS = 500
 const RETRY_MS = 1000
 const LOG_MS = 10_000
 const callerKey = ({ userId, sessionId, issuedAt }: Caller) => `${userId} ${sessionId} ${issuedAt}`
-
-/** The promise's value, or undefined once `ms` have passed first. */
-async function within<T> (promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<undefined>(resolve => { timer = setTimeout(resolve, ms, undefined) })
-  try {
-    return await Promise.race([promise, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /** Reads answered from memory, kept exact by the change feed and by this process's own writes (CACHE_MAX_MB). */
 export default fp(async function readCache (fastify) {
@@ -95,17 +86,17 @@ export default fp(async function readCache (fastify) {
   /** What a fill read, and the caller whose token its statement checked. */
   interface Filled<V> { value: V | undefined, caller: Caller }
   /** The fills under way, one at a time per key: readers that come meanwhile share the next. */
-  const fills = new Map<unknown, Batches<Waiter<unknown>, Filled<unknown>>>()
+  const fills = new Map<unknown, Batches<Waiter<unknown>, Filled<unknown> | undefined>>()
 
   /**
    * A fill from the primary (a replica may not yet have what the feed has told), begun after
    * each of its waiters came; kept unless a change was heard while it ran. The value is the
    * same for every caller: the statement runs with the first whose token stands, and says whom.
    */
-  function fill<K, V, E extends Cached<V>> (store: SizedLru<K, E>, key: K, waiter: Waiter<V>, keep: (value: V) => E): Promise<Filled<V>> {
-    let batches = fills.get(key) as Batches<Waiter<V>, Filled<V>> | undefined
+  function fill<K, V, E extends Cached<V>> (store: SizedLru<K, E>, key: K, waiter: Waiter<V>, keep: (value: V) => E): Promise<Filled<V> | undefined> {
+    let batches = fills.get(key) as Batches<Waiter<V>, Filled<V> | undefined> | undefined
     if (batches === undefined) {
-      batches = new Batches<Waiter<V>, Filled<V>>(async waiters => {
+      batches = new Batches<Waiter<V>, Filled<V> | undefined>(async waiters => {
         const began = held.generation
         for (const [i, { caller, query }] of waiters.entries()) {
           try {
@@ -116,11 +107,12 @@ export default fp(async function readCache (fastify) {
             if (!(err instanceof InvalidTokenError) || i === waiters.length - 1) throw err
           }
         }
-        throw new Error('a fill with no reader')
+        // Every reader left it while it queued.
+        return undefined
       })
-      fills.set(key, batches as Batches<Waiter<unknown>, Filled<unknown>>)
+      fills.set(key, batches as Batches<Waiter<unknown>, Filled<unknown> | undefined>)
     }
-    const filled = batches.add(waiter)
+    const filled = batches.add(waiter, QUEUE_MS)
     const done = () => { if (!batches.busy && fills.get(key) === batches) fills.delete(key) }
     filled.then(done, done)
     return filled
@@ -133,7 +125,7 @@ export default fp(async function readCache (fastify) {
       return fastify.read(caller, query)
     }
     if (store.peek(key) !== undefined) {
-      const check = await within(checks.add(caller), WAIT_MS)
+      const check = await checks.add(caller, QUEUE_MS)
       if (check === undefined || !check.synced) return fastify.read(caller, query)
       if (check.ended.has(callerKey(caller))) throw new InvalidTokenError()
       const entry = store.get(key)
@@ -143,12 +135,11 @@ export default fp(async function readCache (fastify) {
       }
     }
     misses++
-    if ((fills.get(key)?.runningFor ?? 0) > WAIT_MS) return fastify.read(caller, query)
-    const filled = await within(fill(store, key, { caller, query }, keep), WAIT_MS)
+    const filled = await fill(store, key, { caller, query }, keep)
     if (filled === undefined) return fastify.read(caller, query)
     // Its statement checked another reader's token: this one's is checked now.
     if (filled.caller !== caller) {
-      const check = await within(checks.add(caller), WAIT_MS)
+      const check = await checks.add(caller, QUEUE_MS)
       if (check === undefined) return fastify.read(caller, query)
       if (check.ended.has(callerKey(caller))) throw new InvalidTokenError()
     }

@@ -22,7 +22,11 @@ const admin = <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => withCl
 
 async function createDatabase (t: Test, template: string | undefined): Promise<string> {
   const name = `postline_test_${randomBytes(6).toString('hex')}`
-  await admin(client => client.query(`create database ${name}${template ? ` template ${template}` : ''}`))
+  await admin(async client => {
+    await client.query(`create database ${name}${template ? ` template ${template}` : ''}`)
+    // A test's database is thrown away: its commits need not wait for the disk.
+    await client.query(`alter database ${name} set synchronous_commit = off`)
+  })
   t.teardown(() => admin(client => client.query(`drop database if exists ${name} with (force)`)))
   const url = new URL(adminUrl())
   url.pathname = `/${name}`
