@@ -1,16 +1,17 @@
-// Before `tsc -b`: removes from dist/ each compiled file whose source is gone (moved or deleted),
-// which an incremental build leaves behind and autoload would still load as a plugin or route.
+// Before an incremental `tsc`: removes from its output folder (dist/, or the one named) each
+// compiled file whose source is gone (moved or deleted), which the build leaves behind and
+// autoload would still load as a plugin or route.
 import { existsSync, readdirSync, rmSync } from 'node:fs'
 import { join, relative } from 'node:path'
 
 const root = join(import.meta.dirname, '..')
-const dist = join(root, 'dist')
+const output = join(root, process.argv[2] ?? 'dist')
 
-if (existsSync(dist)) {
-  for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true })) {
+if (existsSync(output)) {
+  for (const entry of readdirSync(output, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile() || !entry.name.endsWith('.js')) continue
     const compiled = join(entry.parentPath, entry.name)
-    const source = join(root, relative(dist, compiled))
+    const source = join(root, relative(output, compiled))
     if (!existsSync(source.replace(/\.js$/, '.ts')) && !existsSync(source)) rmSync(compiled)
   }
 }

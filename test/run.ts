@@ -1,10 +1,31 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative, resolve } from 'node:path'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.js'
 import { COMPILED_VARIABLE } from './helpers/server-process.js'
 import { TEMPLATE_VARIABLE, createTemplateDatabase } from './helpers/template-database.js'
+import { projectRoot } from '../lib/project-root.js'
+
+const ROOT = projectRoot(import.meta.dirname)
+const TEST_BUILD = join(ROOT, '.test-build')
+
+/** A test file's compiled counterpart under .test-build/. */
+const compiledTest = (file: string) => join(TEST_BUILD, relative(ROOT, resolve(file))).replace(/\.ts$/, '.js')
+
+/**
+ * tap's arguments: the compiled test files (every `*.test.ts` under test/, or the ones named) and
+ * a preload from the build in place of the TypeScript loader that package.json gives a plain `tap`.
+ */
+function tapArguments (args: string[]): string[] {
+  const named = args.filter(arg => arg.endsWith('.ts'))
+  const files = named.length > 0 ? named : readdirSync(join(ROOT, 'test'), { recursive: true, encoding: 'utf8' }).filter(file => file.endsWith('.test.ts')).sort().map(file => join('test', file))
+  return [
+    `--node-arg=--import=${join(TEST_BUILD, 'test', 'helpers', 'untracked-children.js')}`,
+    ...args.filter(arg => !arg.endsWith('.ts')),
+    ...files.map(compiledTest)
+  ]
+}
 
 // The tests use the PostgreSQL named by DATABASE_URL (each test file makes its own database
 // there); with none, they run on an embedded PostgreSQL that lives as long as the run.
@@ -38,10 +59,12 @@ function report (runs: ScriptRun[]): number | undefined {
   return runs.find(run => run.code !== 0)?.code
 }
 
-// The whole suite (no files named) is linted and type-checked too. The tests need only the
-// build and the template, so the checks run beside them at the lowest priority, on the CPU
-// that waiting test files leave idle, and are reported when the tests end.
-const checks = Promise.all(process.argv.length > 2 ? [] : ['lint', 'typecheck'].map(script => npmRun(script, 19)))
+// The tests run compiled: `build:test` type-checks every file and compiles it to .test-build/
+// (it emits even where types are wrong; its errors are reported when the tests end, as a
+// failure). The whole suite (no files named) is linted too, beside the tests at the lowest
+// priority, on the CPU that waiting test files leave idle.
+const checks = Promise.all(process.argv.length > 2 ? [] : [npmRun('lint', 19)])
+const compiledTests = npmRun('build:test')
 // Built once here, as `npm start` builds it: the server processes the tests start run compiled.
 const built = npmRun('build')
 // Migrated once here: each test's database is a copy of it (see createTestDatabase).
@@ -49,12 +72,13 @@ const template = await createTemplateDatabase(process.env.DATABASE_URL!)
 process.env[TEMPLATE_VARIABLE] = template.name
 
 let code = report([await built]) ?? 0
+const typecheck = await compiledTests
 if (code === 0) {
   process.env[COMPILED_VARIABLE] = '1'
-  const tap = spawn('npx', ['tap', ...process.argv.slice(2)], { stdio: 'inherit' })
+  const tap = spawn('npx', ['tap', ...tapArguments(process.argv.slice(2))], { stdio: 'inherit' })
   code = await new Promise<number>(resolve => tap.on('close', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0))))
 }
-code = report(await checks) ?? code
+code = report([typecheck, ...await checks]) ?? code
 
 await template.drop()
 

@@ -1,12 +1,13 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, normalize, relative } from 'node:path'
 import t from 'tap'
+import { projectRoot } from '../../lib/project-root.js'
 
 // The layering rule of the README's "Architecture" section, checked on the code itself:
 // foundation (lib/, then schemas/) → data (db/) → plugins/ → routes/, with app.ts, server.ts
 // and the process shell (process/) on top. Imports only point down.
 
-const ROOT = join(import.meta.dirname, '..', '..')
+const ROOT = projectRoot()
 const SOURCE_FOLDERS = ['lib', 'schemas', 'db', 'plugins', 'routes', 'process']
 const LAYERS: Record<string, number> = { lib: 0, schemas: 1, db: 2, plugins: 3, routes: 4, process: 5, top: 5 }
 

@@ -5,13 +5,14 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { build, uniqueEmail } from '../helpers/app.js'
+import { projectRoot } from '../../lib/project-root.js'
 
 // A client made from the live document as a user makes one (README, "A typed client"):
 // openapi-typescript's CLI writes the types, a program using them with openapi-fetch is
 // type-checked by tsc, then run against the server. A second program sends `dir: 2`, which
 // must not compile. Everything is written to a temporary folder; tsc runs once for both.
 
-const ROOT = join(import.meta.dirname, '..', '..')
+const ROOT = projectRoot()
 const run = promisify(execFile)
 // tap puts its own loader in every child's NODE_OPTIONS; the client runs as a user's would.
 const { NODE_OPTIONS: _tapLoader, ...env } = process.env

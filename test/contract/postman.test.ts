@@ -6,12 +6,13 @@ import pg from 'pg'
 import t from 'tap'
 import { createTestDatabase } from '../helpers/app.js'
 import { startServer } from '../helpers/server-process.js'
+import { projectRoot } from '../../lib/project-root.js'
 
 // The Postman collection in docs/postman, run with newman against the server process on a
 // fresh database, twice: each run registers its own users, so the second one must pass too.
 // The session "Refresh and logout" starts and ends is checked in the database afterwards.
 
-const POSTMAN = join(import.meta.dirname, '..', '..', 'docs', 'postman')
+const POSTMAN = join(projectRoot(), 'docs', 'postman')
 const readJson = (file: string) => JSON.parse(readFileSync(join(POSTMAN, file), 'utf8'))
 const collection = readJson('postline.postman_collection.json')
 const environment = readJson('postline.postman_environment.json')

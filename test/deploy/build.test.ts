@@ -6,12 +6,13 @@ import pg from 'pg'
 import t from 'tap'
 import { createEmptyDatabase } from '../helpers/app.js'
 import { spawnServer, startServer, waitFor } from '../helpers/server-process.js'
+import { projectRoot } from '../../lib/project-root.js'
 
 // Production runs the server compiled to JavaScript (`npm start` runs dist/server.js). Here it
 // is built as `npm start` builds it (incremental: little to do when dist/ is current), then
 // run with plain node on an empty database: migrations included. No other test uses dist/.
 
-const ROOT = join(import.meta.dirname, '..', '..')
+const ROOT = projectRoot()
 const run = promisify(execFile)
 
 t.test('package.json: npm start builds, then runs compiled JavaScript; tsx is for development only', async t => {

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { createTestDatabase } from '../helpers/app.js'
 import { freePort, waitFor, type Exit, type SpawnedServer } from '../helpers/server-process.js'
+import { projectRoot } from '../../lib/project-root.js'
 
 // The Dockerfile checked without a Docker engine: what `docker build` and `docker run` would do,
 // done on this machine (Debian bookworm, like the image's base). Each stage's filesystem is a
@@ -16,7 +17,7 @@ import { freePort, waitFor, type Exit, type SpawnedServer } from '../helpers/ser
 // links the checkout's node_modules when it holds exactly the tree the same lock pins, as a
 // build cache would give it; the steps after it (build, prune) run for real.
 
-const ROOT = join(import.meta.dirname, '..', '..')
+const ROOT = projectRoot()
 const SECRET_KEY = 'postline-docker-test-secret-0123456789'
 /** npm, on the way to the registry, needs no more of this machine's environment than these. */
 const BUILD_ENV_NAMES = ['PATH', 'HOME', 'NODE_EXTRA_CA_CERTS', 'http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY']

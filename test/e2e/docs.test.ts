@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { chromium, type Browser, type BrowserContext } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { build, createPost, createUser, uniqueEmail } from '../helpers/app.js'
+import { projectRoot } from '../../lib/project-root.js'
 
 // The documentation pages as a person uses them, in Debian's Chromium: Swagger UI's OAuth2
 // login and "Try it out", and ReDoc. Every request to a host other than 127.0.0.1 is blocked
@@ -10,7 +11,7 @@ import { build, createPost, createUser, uniqueEmail } from '../helpers/app.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run']
-const SCREENSHOTS = join(import.meta.dirname, 'screenshots')
+const SCREENSHOTS = join(projectRoot(), 'test', 'e2e', 'screenshots')
 const TIMEOUT_MS = 15_000
 
 const skip = !existsSync(CHROMIUM) && `Chromium is not installed at ${CHROMIUM}: install it with \`apt-get install -y chromium\` to run the browser tests`

@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { freePort, until } from './server-process.js'
+import { projectRoot } from '../../lib/project-root.js'
 
 // Debian's nginx, configured by deploy/nginx/postline.conf and the proxy.conf it includes,
 // changed only where a test must: loopback ports of its own, the upstream servers, no TLS,
 // and every file nginx writes in a temporary directory.
 
 export const NGINX = '/usr/sbin/nginx'
-const DEPLOY = join(import.meta.dirname, '..', '..', 'deploy', 'nginx')
+const DEPLOY = join(projectRoot(), 'deploy', 'nginx')
 
 /** Why nginx cannot run here, or false. */
 export const nginxMissing = (): string | false =>

@@ -4,8 +4,9 @@ import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
+import { projectRoot } from '../../lib/project-root.js'
 
-const ROOT = join(import.meta.dirname, '..', '..')
+const ROOT = projectRoot()
 
 export interface Exit {
   code: number | null

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import { readdirSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { ConfigError, DEVELOPMENT_SECRET_KEY, loadConfig, readEnvironment, type ConfigSource } from '../../lib/config.js'
 import { createEmptyDatabase } from '../helpers/app.js'
 import { spawnServer, startServer, waitFor } from '../helpers/server-process.js'
+import { projectRoot } from '../../lib/project-root.js'
 
-const ROOT = resolve(import.meta.dirname, '..', '..')
+const ROOT = projectRoot()
 
 function configError (source: ConfigSource): ConfigError | undefined {
   try {
