@@ -5,6 +5,7 @@ import type { Caller } from '../db/queries/caller.js'
 import { InvalidTokenError, NotAuthenticatedError } from '../lib/http-errors.js'
 import { isStoredId } from '../schemas/common.js'
 import { isSessionId } from '../schemas/sessions.js'
+import { VerifiedTokens } from '../lib/verified-tokens.js'
 
 interface TokenPayload {
   user_id: number
@@ -45,6 +46,8 @@ declare module 'fastify' {
 const BEARER = /^bearer$/i
 /** A far-future issue time (year 33658) that PostgreSQL's timestamps still hold. */
 const LATEST_ISSUE_SECONDS = 1e12
+/** How many verified tokens are remembered (a few MB at most). */
+const VERIFIED_TOKENS = 10_000
 
 /** JWT (HS256) sign and verify, and the `authenticate` hook that protected routes add. */
 export default fp(async function auth (fastify) {
@@ -52,9 +55,7 @@ export default fp(async function auth (fastify) {
   await fastify.register(fastifyJwt, {
     secret: config.SECRET_KEY,
     sign: { algorithm: config.ALGORITHM, expiresIn: config.ACCESS_TOKEN_EXPIRE_MINUTES * 60 },
-    // Verified tokens are remembered until they expire (keyed by their SHA-256): a repeat skips
-    // decoding and the HMAC. The user and the session are still checked by SQL.
-    verify: { algorithms: [config.ALGORITHM], requiredClaims: ['exp'], cache: 10_000 }
+    verify: { algorithms: [config.ALGORITHM], requiredClaims: ['exp'] }
   })
 
   fastify.decorate('signAccessToken', (userId: number, sessionId: string) =>
@@ -64,6 +65,9 @@ export default fp(async function auth (fastify) {
   const lifetime = config.ACCESS_TOKEN_EXPIRE_MINUTES * 60
   fastify.decorateRequest('caller', null as unknown as Caller)
   fastify.decorateRequest('tokenExpiresAt', 0)
+  // Verified tokens are remembered until they expire; the user and the session are still
+  // checked by SQL on every request.
+  const verified = new VerifiedTokens<TokenPayload>(VERIFIED_TOKENS)
   fastify.decorate('authenticate', async function authenticate (request: FastifyRequest) {
     const header = request.headers.authorization
     if (!header) throw new NotAuthenticatedError()
@@ -72,11 +76,14 @@ export default fp(async function auth (fastify) {
     // As FastAPI's OAuth2PasswordBearer: another scheme is "not authenticated" at all.
     if (!BEARER.test(scheme)) throw new NotAuthenticatedError()
     const token = space === -1 ? '' : header.slice(space + 1).trim()
-    let payload: TokenPayload
-    try {
-      payload = fastify.jwt.verify<TokenPayload>(token)
-    } catch {
-      throw new InvalidTokenError()
+    let payload = verified.get(token)
+    if (payload === undefined) {
+      try {
+        payload = fastify.jwt.verify<TokenPayload>(token)
+      } catch {
+        throw new InvalidTokenError()
+      }
+      verified.set(token, payload)
     }
     const { user_id: userId, sid, iat, exp } = payload
     if (typeof userId !== 'number' || !isStoredId(userId)) throw new InvalidTokenError()

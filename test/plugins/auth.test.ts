@@ -2,6 +2,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import { createHmac } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { TEST_SECRET, build, createUser, sql } from '../helpers/app.js'
+import { VerifiedTokens } from '../../lib/verified-tokens.js'
 
 const PROTECTED = ['/users/me', '/posts']
 
@@ -141,6 +142,23 @@ t.test('a token accepted (and so remembered) is refused once it expires', async 
   t.equal(before.statusCode, 200, 'accepted while valid')
   await new Promise(resolve => setTimeout(resolve, expiresAt * 1000 - Date.now() + 100))
   await assertRejected(t, app, `Bearer ${token}`, 'Could not validate credentials', 'after expiry')
+})
+
+t.test('remembered tokens: at most the bound, the oldest forgotten first, none past its exp', async t => {
+  const now = Date.now()
+  const tokens = new VerifiedTokens<{ exp?: number }>(2)
+  tokens.set('a', { exp: now / 1000 + 60 })
+  tokens.set('b', { exp: now / 1000 + 60 })
+  tokens.set('c', { exp: now / 1000 + 60 })
+  t.equal(tokens.get('a', now), undefined, 'the oldest went when a third came')
+  t.ok(tokens.get('b', now) && tokens.get('c', now), 'the two newest are kept')
+  t.equal(tokens.get('b', now + 60_000), undefined, 'expired at exp itself')
+  t.equal(tokens.get('b', now), undefined, 'and forgotten once seen expired')
+  tokens.set('d', {})
+  t.equal(tokens.get('d', now), undefined, 'claims without exp are never answered from memory')
+  const none = new VerifiedTokens<{ exp?: number }>(0)
+  none.set('e', { exp: now / 1000 + 60 })
+  t.equal(none.get('e', now), undefined, 'a bound of 0 keeps nothing')
 })
 
 t.test('a token whose user_id is not an integer id is a 401', async t => {
