@@ -4,7 +4,7 @@ import { pino } from 'pino'
 import app from './app.js'
 import { runPrimary } from './process/cluster.js'
 import { listenFailure } from './process/listen-error.js'
-import { loggerOptions, serverOptions } from './process/server-options.js'
+import { loggerOptions, serverLoggerOptions, serverOptions } from './process/server-options.js'
 import { StartupError } from './lib/startup-error.js'
 import { ConfigError, loadConfig, type Config } from './lib/config.js'
 
@@ -32,7 +32,7 @@ async function start () {
     })
   }
 
-  const fastify = Fastify({ ...serverOptions(config), logger: loggerOptions(config) })
+  const fastify = Fastify({ ...serverOptions(config), logger: serverLoggerOptions(config) })
   let closing = false
   // A stop asked for while the server is still starting ends it: the wait for the database,
   // initdb, the embedded PostgreSQL's start and the migrations all stop at once.

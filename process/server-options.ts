@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
+import pino from 'pino'
 import { parseTrustProxy, type Config } from '../lib/config.js'
 import { lenientUrl } from './lenient-url.js'
 import { RequestLog } from './request-log.js'
@@ -63,4 +64,15 @@ export function loggerOptions (config: Config, terminal = process.stdout.isTTY =
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
   }
+}
+
+/**
+ * The server's logger: `loggerOptions`, with JSON lines written to stdout asynchronously. Lines
+ * logged while a write is under way go out together in the next one, so a busy server makes one
+ * write per batch of requests instead of one per request. pino writes what is still held when
+ * the process exits (a crash included); only a SIGKILL can lose the last lines.
+ */
+export function serverLoggerOptions (config: Config): FastifyServerOptions['logger'] {
+  const options = loggerOptions(config) as Record<string, unknown>
+  return options.transport ? options : { ...options, stream: pino.destination({ dest: 1, sync: false }) }
 }
