@@ -121,6 +121,9 @@ t.test(`SIGTERM with ${IN_FLIGHT} requests in flight: the port closes, all of th
   t.comment(`SIGTERM → exit ${Math.round(exited - signalled)} ms (lock released after ${Math.round(released - signalled)} ms; requests done ${Math.round(finished - released)} ms and exit ${Math.round(exited - released)} ms after the release)`)
   t.ok(exited - signalled <= SHUTDOWN_LIMIT_MS, `exit within ${SHUTDOWN_LIMIT_MS} ms of SIGTERM`)
   t.notMatch(server.output(), /shutdown took longer|shutdown failed/, 'no shutdown error is logged')
+  // Log lines are written asynchronously: the ones still held as the process ends go out as it exits.
+  const lines = server.output().split('\n').filter(line => line.startsWith('{')).map(line => JSON.parse(line) as { msg?: string, url?: string })
+  t.equal(lines.filter(line => line.msg === 'request completed' && line.url === '/posts').length, IN_FLIGHT, `a request line for each of the ${IN_FLIGHT} requests answered while stopping`)
 })
 
 t.test('embedded mode: SIGTERM stops the server and its PostgreSQL, exit 0', async t => {
