@@ -2,6 +2,7 @@ import AutoLoad from '@fastify/autoload'
 import type { FastifyPluginAsync } from 'fastify'
 import { join } from 'node:path'
 import type { AppOptions } from './lib/config.js'
+import type { PasswordsOptions } from './plugins/passwords/index.js'
 
 export type { AppOptions }
 
@@ -10,7 +11,7 @@ export type { AppOptions }
 if (import.meta.url.endsWith('.ts')) process.env.FASTIFY_AUTOLOAD_TYPESCRIPT ??= '1'
 
 /** The whole API as one plugin: cross-cutting plugins first, then one folder per resource. */
-const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
+const app: FastifyPluginAsync<AppOptions & PasswordsOptions> = async (fastify, opts) => {
   await fastify.register(AutoLoad, {
     dir: join(import.meta.dirname, 'plugins'),
     options: opts,

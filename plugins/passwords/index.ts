@@ -9,7 +9,16 @@ declare module 'fastify' {
   }
 }
 
-export default fp<AppOptions>(async function passwords (fastify, opts) {
+export interface PasswordsOptions {
+  /** A pool the caller started and closes itself, in place of the app's own (the tests share one between the apps they build). */
+  passwordPool?: PasswordPool
+}
+
+export default fp<AppOptions & PasswordsOptions>(async function passwords (fastify, opts) {
+  if (opts.passwordPool) {
+    fastify.decorate('passwords', opts.passwordPool)
+    return
+  }
   // Asked to stop while starting: no workers to start and stop again.
   opts.stopping?.throwIfAborted()
   const pool = new PasswordPool(fastify.config.BCRYPT_WORKERS)

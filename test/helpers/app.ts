@@ -2,8 +2,9 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
-import type { Test } from 'tap'
+import tap, { type Test } from 'tap'
 import app from '../../app.js'
+import { PasswordPool } from '../../plugins/passwords/pool.js'
 import { serverOptions } from '../../process/server-options.js'
 import { loadConfig, type ConfigSource } from '../../lib/config.js'
 import { withClient } from '../../db/client.js'
@@ -50,6 +51,19 @@ export interface BuildOptions {
   logger?: FastifyInstance['log'] | false | object
 }
 
+let passwordPool: PasswordPool | undefined
+/**
+ * One bcrypt process for every app a test file builds (each app would fork its own), closed
+ * when the file's tests end. A test that sets BCRYPT_WORKERS gets the app's own pool.
+ */
+function sharedPasswordPool (): PasswordPool {
+  if (passwordPool === undefined) {
+    const pool = passwordPool = new PasswordPool(1)
+    tap.teardown(() => pool.close())
+  }
+  return passwordPool
+}
+
 /** The app on a fresh, migrated database, closed when the test ends. */
 export async function build (t: Test, options: BuildOptions = {}): Promise<FastifyInstance> {
   // A copy of the run's template is migrated already: only a database given, or one made
@@ -62,7 +76,7 @@ export async function build (t: Test, options: BuildOptions = {}): Promise<Fasti
   // Before the routes, so that every answer of every test is held to the OpenAPI document.
   checkAnswersAgainstDocument(t, fastify)
   // Unwrapped, so tests can reach the app's decorators (pg, config, jwt).
-  await fastify.register(fp(app), { config, migrate })
+  await fastify.register(fp(app), { config, migrate, ...options.config && 'BCRYPT_WORKERS' in options.config ? {} : { passwordPool: sharedPasswordPool() } })
   await fastify.ready()
   return fastify
 }
