@@ -54,24 +54,18 @@ function readingIntegers (schema: ObjectSchema, validate: ValidateFunction): Val
   return read
 }
 
+// Made once per process: Ajv keeps what it compiled by schema object (the routes' schemas are
+// module constants), so a process that builds the app again, as each test does, compiles each
+// schema, and Ajv's meta-schema, once.
+// verbose: a problem's message may need its schema (which fields a `minProperties` is about).
+const forBody = createAjv({ coerceTypes: false, verbose: true })
+const forText = createAjv({ coerceTypes: 'array' })
+
 /**
  * Bodies are validated as sent (a number is not a string), as pydantic does; query strings,
  * paths and headers arrive as text and are coerced. Every problem is reported, not just the first.
  */
 export default fp(async function validation (fastify) {
-  const { forBody, forText } = compilers()
   fastify.setValidatorCompiler(({ schema, httpPart }) =>
     httpPart === 'body' ? forBody.compile(schema) : readingIntegers(schema as ObjectSchema, forText.compile(schema)))
 }, { name: 'validation' })
-
-/**
- * One pair per process, made with the first app: Ajv keeps what it compiled by schema object
- * (the routes' schemas are module constants), so a process that builds the app again, as each
- * test does, compiles each schema once and its meta-schema once.
- */
-let made: { forBody: Ajv, forText: Ajv } | undefined
-const compilers = () => (made ??= {
-  // verbose: a problem's message may need its schema (which fields a `minProperties` is about).
-  forBody: createAjv({ coerceTypes: false, verbose: true }),
-  forText: createAjv({ coerceTypes: 'array' })
-})

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
-import pino from 'pino'
+import { pino } from 'pino'
 import { parseTrustProxy, type Config } from '../lib/config.js'
 import { lenientUrl } from './lenient-url.js'
 import { RequestLog } from './request-log.js'

@@ -76,7 +76,8 @@ export async function build (t: Test, options: BuildOptions = {}): Promise<Fasti
   // Before the routes, so that every answer of every test is held to the OpenAPI document.
   checkAnswersAgainstDocument(t, fastify)
   // Unwrapped, so tests can reach the app's decorators (pg, config, jwt).
-  await fastify.register(fp(app), { config, migrate, ...options.config && 'BCRYPT_WORKERS' in options.config ? {} : { passwordPool: sharedPasswordPool() } })
+  const ownPool = options.config !== undefined && 'BCRYPT_WORKERS' in options.config
+  await fastify.register(fp(app), { config, migrate, passwordPool: ownPool ? undefined : sharedPasswordPool() })
   await fastify.ready()
   return fastify
 }
