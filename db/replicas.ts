@@ -1,6 +1,7 @@
 import pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
 import { isConnectionFailure } from './errors.js'
+import { LimitedPool, type LimitedPoolConfig } from './limited-pool.js'
 import type { ReplicaState, ReplicaStatus } from '../schemas/ready.js'
 import { run, type Queryable } from './queries/queryable.js'
 
@@ -52,7 +53,7 @@ export function databaseName (url: string): string {
 export function isReplicaFailure (error: unknown): boolean {
   if (!(error instanceof Error)) return false
   if (isConnectionFailure(error)) return true
-  // 40001 is a query cancelled for a conflict with recovery; 57014 a query_timeout's cancel.
+  // 40001 is a query cancelled for a conflict with recovery; 57014 a statement cancelled on the replica.
   return error instanceof pg.DatabaseError && (error.code === '40001' || error.code === '57014')
 }
 
@@ -72,13 +73,13 @@ export class ReadReplicas {
   #next = 0
   #timer: NodeJS.Timeout | undefined
 
-  constructor (urls: string[], primary: Queryable, poolOptions: pg.PoolConfig, maxLagMs: number, log: FastifyBaseLogger) {
+  constructor (urls: string[], primary: Queryable, poolOptions: LimitedPoolConfig, maxLagMs: number, log: FastifyBaseLogger) {
     this.#primary = primary
     this.#maxLagMs = maxLagMs
     this.#log = log
     this.#replicas = urls.map(url => {
       const name = databaseName(url)
-      const pool = new pg.Pool({ ...poolOptions, connectionString: url, application_name: REPLICA_READS_APPLICATION })
+      const pool = new LimitedPool({ ...poolOptions, connectionString: url, application_name: REPLICA_READS_APPLICATION })
       const poller = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: POLL_TIMEOUT_MS, query_timeout: POLL_TIMEOUT_MS, application_name: POLL_APPLICATION })
       pool.on('error', err => log.warn({ err: { message: err.message }, replica: name }, 'idle replica connection closed'))
       poller.on('error', () => {})

@@ -1,7 +1,11 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
-/** A strong entity tag for a representation: 128 bits of its bytes' SHA-256, quoted. */
-export const entityTag = (body: string): string => `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`
+/**
+ * A strong entity tag for a representation: 128 bits of its bytes' SHA-256, quoted. One-shot
+ * `hash`, not `createHash`: a Hash object is native-backed, and under load those objects outlived
+ * the young generation's collections (with the requests they were made for).
+ */
+export const entityTag = (body: string): string => `"${hash('sha256', body, 'base64url').slice(0, 22)}"`
 
 /**
  * Whether an If-None-Match or If-Match field (`*`, or a list of tags) names `tag`. If-None-Match

@@ -18,16 +18,22 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Where a value keeps its representation once made: a property of its own that is not enumerable,
+ * so no spread copies it (a changed copy is serialized anew). Not a WeakMap: its values outlived
+ * the young generation's collections, so under load every page sent was promoted to the old one.
+ */
+const REPRESENTATION = Symbol('representation')
+interface Represented { [REPRESENTATION]?: { body: string, tag: string } }
+
 /** ETags and 304s for the reads of posts (If-Match, for their changes, is routes/posts' own). */
 export default fp(async function entityTags (fastify) {
-  const made = new WeakMap<object, { body: string, tag: string }>()
-
   fastify.decorate('representation', function representation<T extends object> (reply: FastifyReply, value: T, schema: Record<string, unknown>): T {
-    let known = made.get(value)
+    let known = (value as Represented)[REPRESENTATION]
     if (known === undefined) {
       const body = reply.serializeInput(value as Record<string, unknown>, schema)
       known = { body, tag: entityTag(body) }
-      made.set(value, known)
+      Object.defineProperty(value, REPRESENTATION, { value: known })
     }
     const { body, tag } = known
     // Anything else sent on this reply (an error raised after this) is serialized as it stands.
