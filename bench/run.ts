@@ -30,7 +30,9 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '2' },
     rounds: { type: 'string', default: '2' },
     scenarios: { type: 'string' },
-    'deep-skip': { type: 'string' }
+    'deep-skip': { type: 'string' },
+    // CACHE_MAX_MB for Postline's main runs (its default when not given): `--cache-mb 0` measures the scenarios uncached.
+    'cache-mb': { type: 'string' }
   }
 })
 if (!isPresetName(args.preset!)) throw new Error(`--preset must be one of ${Object.keys(PRESETS).join(', ')}`)
@@ -118,6 +120,7 @@ try {
 
   // Rate limits off: the bench measures the server, not the limiter (login alone would be 429s).
   const env = { DATABASE_URL: database.url, SECRET_KEY: secret, NODE_ENV: 'production', LOG_LEVEL: 'info', LOGIN_RATE_LIMIT: '0', RATE_LIMIT: '0' }
+  const cacheMb: Record<string, string> = args['cache-mb'] === undefined ? {} : { CACHE_MAX_MB: String(Number(args['cache-mb'])) }
   /** A run of its own: its checks as a table, printed and written under bench/results/. */
   const reportOwnRun = (name: string, setup: string, { checks, figures }: { checks: Check[], figures: object }) => {
     const when = new Date().toISOString()
@@ -135,7 +138,7 @@ try {
 
   // Every other scenario (all of them when none is named), against the baseline.
   if (!only || only.some(name => !OWN_RUNS.includes(name))) {
-    const postline = await startServer('postline', 18_080, env)
+    const postline = await startServer('postline', 18_080, { ...env, ...cacheMb })
     const baseline = await startServer('baseline', 18_081, env)
     servers.push(postline, baseline)
 
@@ -245,7 +248,7 @@ try {
     const table = [
       `### ${preset} (${PRESETS[preset].users} users, ${PRESETS[preset].posts} posts, ${PRESETS[preset].votes} votes) — ${when}, commit ${commit}, ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}`,
       '',
-      `${connections} connections, ${duration} s per run after a ${warmup} s warm-up, ${rounds} rounds per server alternating which goes first (means); latencies in ms; ratio = Postline / baseline ("—": no such route on the baseline); req/s counts 2xx answers only.`,
+      `${cacheMb.CACHE_MAX_MB === undefined ? '' : `Postline with CACHE_MAX_MB=${cacheMb.CACHE_MAX_MB}. `}${connections} connections, ${duration} s per run after a ${warmup} s warm-up, ${rounds} rounds per server alternating which goes first (means); latencies in ms; ratio = Postline / baseline ("—": no such route on the baseline); req/s counts 2xx answers only.`,
       '',
       '| scenario | Postline req/s | p50 | p99 | baseline req/s | p50 | p99 | req/s ratio | p99 ratio | non-2xx / errors |',
       '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',

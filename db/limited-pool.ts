@@ -46,3 +46,6 @@ export class LimitedPool extends pg.Pool {
     }
   }
 }
+
+/** pg with `LimitedPool` as its Pool: for a plugin that makes its pool from the pg module it is given (@fastify/postgres's `pg`). */
+export const pgWithLimitedPool = { ...pg, Pool: LimitedPool }

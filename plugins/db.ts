@@ -1,7 +1,6 @@
 import fastifyPostgres from '@fastify/postgres'
 import fp from 'fastify-plugin'
-import pg from 'pg'
-import { LimitedPool } from '../db/limited-pool.js'
+import { pgWithLimitedPool } from '../db/limited-pool.js'
 import { poolOptions } from '../db/pool-options.js'
 import { prepareDatabase } from '../db/prepare-database.js'
 import type { AppOptions } from '../lib/config.js'
@@ -26,7 +25,7 @@ export default fp<AppOptions>(async function db (fastify, opts) {
   // before the database stops (else each logs 'terminating connection due to administrator command').
   if (database.stop) fastify.addHook('onClose', database.stop)
   // (The pool drops a connection whose query failed.)
-  await fastify.register(fastifyPostgres, { ...poolOptions(config), connectionString: database.url, pg: { ...pg, Pool: LimitedPool } })
+  await fastify.register(fastifyPostgres, { ...poolOptions(config), connectionString: database.url, pg: pgWithLimitedPool })
   fastify.decorate('directDatabaseUrl', database.directUrl)
   // A pool's idle connection that fails (the server restarted) is dropped by pg; without a
   // listener its error event would end the process.
