@@ -13,9 +13,8 @@ const SWEEPS_PER_LIMIT = 50
  * is destroyed, so the statement under way fails with "Connection terminated unexpectedly" (the
  * database is unavailable: a 503) and the pool drops the connection. This is pg's
  * `query_timeout` kept with one timer per pool: pg arms a timer per statement, whose closure holds
- * the statement and its caller, and under load those timers made the young generation's
- * collections keep (and promote) every request in flight, which measured dearer than the rest of
- * a statement's work in the process.
+ * the statement and its caller, and under load those timers measured a large share of an
+ * uncached read's CPU.
  */
 export class LimitedPool extends pg.Pool {
   /** Each connection of the pool, and since when it is checked out (0: it is not). */

@@ -1,10 +1,6 @@
 import { hash } from 'node:crypto'
 
-/**
- * A strong entity tag for a representation: 128 bits of its bytes' SHA-256, quoted. One-shot
- * `hash`, not `createHash`: a Hash object is native-backed, and under load those objects outlived
- * the young generation's collections (with the requests they were made for).
- */
+/** A strong entity tag for a representation: 128 bits of its bytes' SHA-256, quoted (one-shot: no Hash object per answer). */
 export const entityTag = (body: string): string => `"${hash('sha256', body, 'base64url').slice(0, 22)}"`
 
 /**
