@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded-postgres.js'
@@ -64,6 +64,10 @@ function report (runs: ScriptRun[]): number | undefined {
 // failure). The whole suite (no files named) is linted too, beside the tests at the lowest
 // priority, on the CPU that waiting test files leave idle.
 const checks = Promise.all(process.argv.length > 2 ? [] : [npmRun('lint', 19)])
+// tap hands its test processes the loaders of the plugins it was built with. It builds the set
+// package.json names (without the TypeScript and mock loaders) only during a run, for the next
+// one: a checkout that never ran tap builds it first, or its first run would load them all.
+const tapPlugins = existsSync(join(ROOT, '.tap', 'plugins')) ? undefined : npmRun('build:tap')
 const compiledTests = npmRun('build:test')
 // Built once here, as `npm start` builds it: the server processes the tests start run compiled.
 const built = npmRun('build')
@@ -71,7 +75,7 @@ const built = npmRun('build')
 const template = await createTemplateDatabase(process.env.DATABASE_URL!)
 process.env[TEMPLATE_VARIABLE] = template.name
 
-let code = report([await built]) ?? 0
+let code = report([await built, ...(tapPlugins ? [await tapPlugins] : [])]) ?? 0
 const typecheck = await compiledTests
 if (code === 0) {
   process.env[COMPILED_VARIABLE] = '1'
