@@ -98,12 +98,12 @@ export class ReadReplicas {
     return this.#replicas.some(replica => replica.state === 'up')
   }
 
-  /** A replica whose reads include `position` (every write up to it), or undefined. */
-  pick (position: number): Queryable | undefined {
+  /** A replica whose reads include `position` (every write up to it) and that trails by at most `maxLagMs`, or undefined. */
+  pick (position: number, maxLagMs = Number.POSITIVE_INFINITY): Queryable | undefined {
     const count = this.#replicas.length
     for (let i = 0; i < count; i++) {
       const replica = this.#replicas[(this.#next + i) % count]!
-      if (replica.state === 'up' && replica.replayed >= position) {
+      if (replica.state === 'up' && replica.replayed >= position && replica.lagMs <= maxLagMs) {
         this.#next = (this.#next + i + 1) % count
         return replica.pool
       }

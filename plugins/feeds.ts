@@ -26,8 +26,10 @@ const cursorProblem = (msg: string) => new UnprocessableError([{ loc: ['query', 
 
 /** The request's own path and parameters, `skip` and `cursor` aside, continued by `cursor` (RFC 8288, a relative reference). */
 function nextLink (request: FastifyRequest, cursor: string): string {
-  const [path, query = ''] = request.url.split('?', 2) as [string, string?]
-  const params = new URLSearchParams(query)
+  // The query starts at the first `?`, as the router reads it: a later `?` is part of a value.
+  const start = request.url.indexOf('?')
+  const path = start === -1 ? request.url : request.url.slice(0, start)
+  const params = new URLSearchParams(start === -1 ? '' : request.url.slice(start + 1))
   params.delete('skip')
   params.delete('cursor')
   params.append('cursor', cursor)

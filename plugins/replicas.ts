@@ -23,6 +23,14 @@ declare module 'fastify' {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
+/**
+ * How far a replica may trail for a read that checks a token's session: an ended session
+ * (by any process, or by a refresh token's reuse, which no user's position records) is then
+ * refused within a second everywhere, as on the primary. The lag is polled a few times a
+ * second, so this stays well under the second.
+ */
+const SESSION_CHECK_LAG_MS = 500
+
 /** DATABASE_READ_URLS: reads spread over streaming replicas, each user's own writes always in what they read. */
 export default fp(async function replicas (fastify) {
   const { config, log, pg } = fastify
@@ -43,7 +51,7 @@ export default fp(async function replicas (fastify) {
 
   fastify.decorate('read', async function read<T> (caller: Caller | null, query: (db: Queryable) => Promise<T>): Promise<T> {
     if (!replicas.serving()) return query(pg)
-    const replica = replicas.pick(caller ? await positions.lastOf(caller.userId) : 0)
+    const replica = caller ? replicas.pick(await positions.lastOf(caller.userId), SESSION_CHECK_LAG_MS) : replicas.pick(0)
     if (!replica) return query(pg)
     let answer: T
     try {

@@ -7,7 +7,7 @@ import { MalformedFormError } from '../../lib/http-errors.js'
  * Makes `instance` (a route folder's context) read bodies as an OAuth2 token request does:
  * a form, urlencoded or multipart. A JSON body is not read as one: its fields are missing;
  * so is an empty field, as FastAPI reads a form.
- * `oauthErrors`: a 400 is an RFC 6749 `invalid_request` rather than a `{"detail"}`.
+ * `oauthErrors`: a 400, or a body that is no form, is an RFC 6749 `invalid_request` rather than a `{"detail"}`.
  */
 export async function readOAuthForms (instance: FastifyInstance, { oauthErrors = false } = {}): Promise<void> {
   await instance.register(formbody)
@@ -16,7 +16,8 @@ export async function readOAuthForms (instance: FastifyInstance, { oauthErrors =
   // endpoint answers every 400 as RFC 6749 §5.2 does (`oauthErrors`).
   instance.setErrorHandler(function malformedForm (error: Error & { statusCode?: number }, request, reply) {
     const unread = request.body === undefined && !error.statusCode
-    if (oauthErrors && (unread || error.statusCode === 400)) {
+    // A body of another type (415 elsewhere) is a malformed token request too.
+    if (oauthErrors && (unread || error.statusCode === 400 || error.statusCode === 415)) {
       return reply.code(400).send({ error: 'invalid_request', error_description: unread ? new MalformedFormError().message : error.message })
     }
     if (unread) throw new MalformedFormError()

@@ -236,7 +236,8 @@ t.test('400, 413, 415, 429, 500 and 503 are documented wherever they can be answ
     t.ok('500' in responses, `${name}: 500`)
     t.equal('400' in responses, BODY_METHODS.includes(method), `${name}: 400`)
     t.equal('413' in responses, BODY_METHODS.includes(method), `${name}: 413`)
-    t.equal('415' in responses, BODY_METHODS.includes(method), `${name}: 415`)
+    // The token endpoint answers a body that is no form as RFC 6749 does: a 400 `invalid_request`.
+    t.equal('415' in responses, BODY_METHODS.includes(method) && path !== '/auth/token', `${name}: 415`)
     for (const status of ['429', '503'].filter(status => status in responses)) {
       t.strictSame(responses[status]?.headers?.['Retry-After']?.schema, { type: 'integer' }, `${name} ${status} has a Retry-After header in seconds`)
     }
@@ -456,4 +457,28 @@ t.test('GET /redoc serves ReDoc with a policy that keeps images on this host', a
   t.equal(script.statusCode, 200)
   t.match(script.headers['content-type'], /javascript/)
   t.ok(script.rawPayload.length > 100_000, 'the whole ReDoc bundle is served')
+})
+
+t.test('the feeds\' parameters, their values and the Link header are documented', async t => {
+  const parameter = (path: string, name: string) => doc.paths[path]?.get?.parameters?.find(entry => entry.in === 'query' && entry.name === name)
+  const schemaOf = (path: string, name: string) => {
+    const schema = parameter(path, name)?.schema as { $ref?: string, enum?: unknown[], default?: unknown } | undefined
+    return (schema?.$ref ? resolvePointer(doc, schema.$ref) : schema) as { enum?: unknown[], default?: unknown, anyOf?: { const?: unknown }[] } | undefined
+  }
+  const values = (path: string, name: string) => {
+    const schema = schemaOf(path, name)
+    return schema?.enum ?? schema?.anyOf?.map(option => option.const)
+  }
+  for (const path of ['/posts', '/users/{id}/posts']) {
+    for (const name of ['limit', 'skip', 'search', 'sort', 't', 'cursor', 'include']) t.ok(parameter(path, name), `${path}: ${name}`)
+    t.strictSame(values(path, 'sort'), ['new', 'top', 'hot'], `${path}: sort's values`)
+    t.strictSame(values(path, 't'), ['hour', 'day', 'week', 'month', 'year', 'all'], `${path}: t's values`)
+    t.strictSame(values(path, 'include'), ['voted'], `${path}: include's value`)
+    t.equal(schemaOf(path, 'sort')?.default, 'new', `${path}: newest first by default`)
+    t.equal(schemaOf(path, 't')?.default, 'all', `${path}: no window by default`)
+    const link = doc.paths[path]?.get?.responses?.['200']?.headers?.Link
+    t.ok(link, `${path}: the 200 documents its Link header`)
+    t.match((link as { description?: string } | undefined)?.description, /rel="next"/, `${path}: as the next page's link`)
+  }
+  t.strictSame(values('/posts/{id}', 'include'), ['voted'], '/posts/{id}: include')
 })

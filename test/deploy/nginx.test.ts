@@ -113,6 +113,11 @@ t.test('Postline behind nginx, configured by deploy/nginx', { skip }, async t =>
     t.equal(login.status, 200, 'logged in', { body: login.body.toString() })
     const authorization = `Bearer ${parse(login).access_token}`
 
+    // A long bad cursor gets through nginx to Postline's 422.
+    const longCursor = await send(`${url}/posts?cursor=${'a'.repeat(10_000)}`, { headers: { authorization } })
+    t.equal(longCursor.status, 422, 'a 10 kB cursor reaches Postline', { body: longCursor.body.toString() })
+    t.match(parse(longCursor), { detail: [{ loc: ['query', 'cursor'] }] })
+
     const content = 'A post long enough to be worth compressing. '.repeat(100)
     const post = await send(`${url}/posts`, { method: 'POST', ...jsonBody({ title: 'Behind nginx', content }), headers: { 'content-type': 'application/json', authorization } })
     t.equal(post.status, 201, 'posted', { body: post.body.toString() })
@@ -187,6 +192,11 @@ t.test('Postline behind nginx, configured by deploy/nginx', { skip }, async t =>
     t.match(tooLarge.headers['content-type'], /^application\/json/)
     t.strictSame(parse(tooLarge), { detail: 'Request body is too large' })
     t.match(tooLarge.headers['x-request-id'], /^[0-9a-f]{32}$/, 'with its request id')
+
+    const tooLong = await send(`${url}/posts?search=${'a'.repeat(20_000)}`)
+    t.equal(tooLong.status, 414, 'a request line past nginx\'s buffers')
+    t.match(tooLong.headers['content-type'], /^application\/json/)
+    t.strictSame(parse(tooLong), { detail: 'URI Too Long' })
 
     const down = await startNginx(t, [`127.0.0.1:${await freePort()}`])
     const unavailable = await send(`${down.url}/posts`)

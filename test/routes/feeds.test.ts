@@ -149,6 +149,14 @@ t.test('Link: the request\'s own path and parameters, skip left out, cursor adde
 
   const plain = await app.inject({ url: '/posts?limit=2', headers: ada.headers })
   t.match(plain.headers.link, /^<\/posts\?limit=2&cursor=[\w.-]+>; rel="next"$/, 'the course\'s feed gains only the header')
+
+  // A `?` after the first is part of a value, for the router and for the link alike.
+  for (const title of ['Why? one', 'Why? two']) await createPost(app, ada, { title })
+  const questioned = await app.inject({ url: '/posts?search=Why?&sort=hot&limit=1', headers: ada.headers })
+  const walked = new URL(nextOf(questioned.headers.link)!, 'http://host')
+  t.strictSame([walked.searchParams.get('search'), walked.searchParams.get('sort'), walked.searchParams.get('limit')], ['Why?', 'hot', '1'], 'every parameter after a literal ? is kept')
+  const second = await app.inject({ url: walked.pathname + walked.search, headers: ada.headers })
+  t.strictSame([second.statusCode, second.json().map((post: PostOut) => post.Post.id).length], [200, 1], 'and its next page is the other post')
 })
 
 t.test('a full walk sees every post exactly once while posts are created, deleted and voted', async t => {
@@ -286,6 +294,9 @@ t.test('every bad new parameter is a 422 naming it', async t => {
       assertValidationError(t, response, [['query', loc]], `${path}?${query.slice(0, 80)}`)
       if (loc === 'cursor') t.equal(response.json().detail[0].type, 'value_error', 'every bad cursor is a value_error')
     }
+  }
+  for (const include of ['x', 'VOTED', '']) {
+    assertValidationError(t, await app.inject({ url: `/posts/1?include=${include}`, headers: ada.headers }), [['query', 'include']], `/posts/{id}?include=${include}`)
   }
   const mismatched = await app.inject({ url: `/posts?sort=hot&t=year&cursor=${cursor}`, headers: ada.headers })
   t.match(mismatched.json(), { detail: [{ loc: ['query', 'cursor'], msg: /sort=top/, type: 'value_error' }] }, 'the message says which sort the cursor is for')

@@ -127,7 +127,9 @@ t.test('bad token requests: RFC 6749 errors, never a 422 or a 5xx', async t => {
     ['a refresh token of the wrong length', refresh(app, 'short'), 'invalid_grant'],
     ['a 10 kB refresh token', refresh(app, 'a'.repeat(10_000)), 'invalid_grant'],
     ['a refresh token with a NUL', refresh(app, `${'a'.repeat(42)}\u0000`), 'invalid_grant'],
-    ['a multipart form that cannot be read', app.inject({ method: 'POST', url: '/auth/token', headers: { 'content-type': 'multipart/form-data' }, payload: 'garbage' }), 'invalid_request']
+    ['a multipart form that cannot be read', app.inject({ method: 'POST', url: '/auth/token', headers: { 'content-type': 'multipart/form-data' }, payload: 'garbage' }), 'invalid_request'],
+    ['a body that is no form (text/plain)', app.inject({ method: 'POST', url: '/auth/token', headers: { 'content-type': 'text/plain' }, payload: `grant_type=password&username=${user.email}&password=${user.password}` }), 'invalid_request'],
+    ['a body of an unknown type', app.inject({ method: 'POST', url: '/auth/token', headers: { 'content-type': 'application/xml' }, payload: '<grant_type>password</grant_type>' }), 'invalid_request']
   ]
   for (const [name, pending, error] of cases) {
     const response = await pending

@@ -36,11 +36,11 @@ const token: FastifyPluginAsyncTypebox = async (fastify) => {
       body: TokenFormSchema,
       response: {
         200: asResponse(TokenGrantSchema, 'The tokens (with `Cache-Control: no-store`)'),
-        ...bodyResponses('The body is neither a form (urlencoded or multipart) nor JSON'),
+        413: bodyResponses()[413],
         // Every 400 of the token endpoint is RFC 6749's, a body that does not match its length too.
         400: {
           ...OAuthErrorSchema,
-          description: 'Refused (RFC 6749 §5.2): `invalid_request` (a field is missing, as in a JSON body, which is read as no fields; or the form cannot be read), `invalid_grant` (wrong credentials, or a refresh token that is unknown, expired, used or revoked), `unsupported_grant_type`'
+          description: 'Refused (RFC 6749 §5.2): `invalid_request` (a field is missing, as in a JSON body, which is read as no fields; or the form cannot be read; or the body is neither a form nor JSON), `invalid_grant` (wrong credentials, or a refresh token that is unknown, expired, used or revoked), `unsupported_grant_type`'
         },
         429: TooManyAttemptsSchema,
         503: ServiceUnavailableSchema,
