@@ -29,6 +29,15 @@ export const CURSOR_MAX_LENGTH = 1024
 
 /** The position a cursor holds, checked against the sort and window it is presented with. */
 export function decodeCursor (secret: string, cursor: string, sort: string, t: string): CursorPosition {
+  const position = readCursor(secret, cursor)
+  if (position.sort !== sort || position.t !== t) {
+    throw new CursorError(`The cursor belongs to sort=${position.sort} and t=${position.t}, not sort=${sort} and t=${t}`)
+  }
+  return position
+}
+
+/** The position a cursor holds, whatever the sort and window it is presented with: it is well formed and this server's. */
+export function readCursor (secret: string, cursor: string): CursorPosition {
   if (cursor.length === 0) throw new CursorError('Invalid cursor: it is empty')
   if (cursor.length > CURSOR_MAX_LENGTH) throw new CursorError(`Invalid cursor: longer than ${CURSOR_MAX_LENGTH} characters`)
   const [payload, signature, ...rest] = cursor.split('.')
@@ -43,10 +52,7 @@ export function decodeCursor (secret: string, cursor: string, sort: string, t: s
     throw new CursorError('Invalid cursor')
   }
   if (!Array.isArray(position) || position.length !== 4) throw new CursorError('Invalid cursor')
-  const [cursorSort, cursorT, key, id] = position as unknown[]
-  if (!Array.isArray(key) || !key.every(isKeyValue) || !Number.isInteger(id)) throw new CursorError('Invalid cursor')
-  if (cursorSort !== sort || cursorT !== t) {
-    throw new CursorError(`The cursor belongs to sort=${String(cursorSort)} and t=${String(cursorT)}, not sort=${sort} and t=${t}`)
-  }
+  const [sort, t, key, id] = position as unknown[]
+  if (typeof sort !== 'string' || typeof t !== 'string' || !Array.isArray(key) || !key.every(isKeyValue) || !Number.isInteger(id)) throw new CursorError('Invalid cursor')
   return { sort, t, key, id: id as number }
 }

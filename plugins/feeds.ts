@@ -1,12 +1,13 @@
 import type { Static } from 'typebox'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { isFeedPosition, listFeed, type FeedPage, type FeedPosition } from '../db/queries/feeds.js'
 import type { PostOut } from '../db/queries/posts.js'
 import type { Queryable } from '../db/queries/queryable.js'
-import { CursorError, decodeCursor, encodeCursor } from '../lib/cursor.js'
+import { CursorError, decodeCursor, encodeCursor, readCursor } from '../lib/cursor.js'
 import { UnprocessableError } from '../lib/http-errors.js'
-import type { ListQuerySchema } from '../schemas/posts.js'
+import { toValidationDetail, type ValidationDetail } from '../lib/validation-detail.js'
+import { SORTS, WINDOWS, type ListQuerySchema } from '../schemas/posts.js'
 
 /** The feed's query once validated: every parameter with a default has it. */
 export type FeedQuery = Static<typeof ListQuerySchema> & Required<Pick<Static<typeof ListQuerySchema>, 'limit' | 'skip' | 'search' | 'sort' | 't'>>
@@ -16,13 +17,17 @@ declare module 'fastify' {
     /**
      * A page of the feed the request's query asks for (one user's posts with `ownerId`),
      * with its `Link: <...>; rel="next"` header when it is full; undefined when that user
-     * does not exist. The 422 for a bad cursor, the 401 when the token's user is gone.
+     * does not exist. The 422 for a bad cursor (and for the route's own validation error, which
+     * its routes attach, with the cursor's problem beside it), the 401 when the token's user is gone.
      */
     feedPage: (request: FastifyRequest, reply: FastifyReply, ownerId?: number) => Promise<PostOut[] | undefined>
   }
 }
 
-const cursorProblem = (msg: string) => new UnprocessableError([{ loc: ['query', 'cursor'], msg, type: 'value_error' }])
+const cursorEntry = (msg: string): ValidationDetail => ({ loc: ['query', 'cursor'], msg, type: 'value_error' })
+const cursorProblem = (msg: string) => new UnprocessableError([cursorEntry(msg)])
+
+const SKIP_WITH_CURSOR = 'cursor cannot be combined with skip'
 
 /** The request's own path and parameters, `skip` and `cursor` aside, continued by `cursor` (RFC 8288, a relative reference). */
 function nextLink (request: FastifyRequest, cursor: string): string {
@@ -42,7 +47,7 @@ export default fp(async function feeds (fastify) {
 
   function positionOf (query: FeedQuery): FeedPosition | undefined {
     if (query.cursor === undefined) return undefined
-    if (query.skip > 0) throw new CursorError('cursor cannot be combined with skip')
+    if (query.skip > 0) throw new CursorError(SKIP_WITH_CURSOR)
     const { key, id } = decodeCursor(secret, query.cursor, query.sort, query.t)
     if (!isFeedPosition(query.sort, { key, id })) throw new CursorError('Invalid cursor')
     return { key, id }
@@ -79,7 +84,37 @@ export default fp(async function feeds (fastify) {
     return cursor
   }
 
+  /**
+   * What is wrong with the cursor of a query that failed validation, so that the 422 lists it
+   * beside the other problems: its form and signature, and its sort and window or `skip` when
+   * those are valid themselves.
+   */
+  function cursorBeside (query: Record<string, unknown>): ValidationDetail | undefined {
+    if (typeof query.cursor !== 'string') return undefined
+    try {
+      const position = readCursor(secret, query.cursor)
+      const sort = query.sort ?? 'new'
+      const t = query.t ?? 'all'
+      const known = SORTS.some(value => value === sort) && WINDOWS.some(value => value === t)
+      if (known && (position.sort !== sort || position.t !== t)) decodeCursor(secret, query.cursor, String(sort), String(t))
+      if (Number(query.skip) > 0) return cursorEntry(SKIP_WITH_CURSOR)
+      return undefined
+    } catch (err) {
+      if (err instanceof CursorError) return cursorEntry(err.message)
+      throw err
+    }
+  }
+
+  /** The route's validation error (its routes attach it), with the cursor's own problem added. */
+  function invalidQuery (error: FastifyError, query: Record<string, unknown>): UnprocessableError {
+    const detail = toValidationDetail(error.validation ?? [], error.validationContext ?? 'querystring')
+    const named = detail.some(({ loc }) => loc[0] === 'query' && loc[1] === 'cursor')
+    const cursor = named ? undefined : cursorBeside(query)
+    return new UnprocessableError(cursor ? [...detail, cursor] : detail)
+  }
+
   fastify.decorate('feedPage', async function feedPage (request: FastifyRequest, reply: FastifyReply, ownerId?: number) {
+    if (request.validationError) throw invalidQuery(request.validationError as FastifyError, request.query as Record<string, unknown>)
     const query = request.query as FeedQuery
     const page = await listPage(request, query, ownerId)
     if (!page) return undefined

@@ -46,6 +46,8 @@ const posts: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/', {
     onSend: fastify.tagRepresentation,
+    // feedPage answers it, with a bad cursor's problem listed beside the others.
+    attachValidation: true,
     schema: {
       ...common,
       operationId: 'listPosts',

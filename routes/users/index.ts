@@ -142,6 +142,8 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/:id/posts', {
     preParsing: fastify.authenticate,
     onSend: fastify.tagRepresentation,
+    // feedPage answers it, with a bad cursor's problem listed beside the others.
+    attachValidation: true,
     schema: {
       operationId: 'listUserPosts',
       summary: 'List one user\'s posts: newest, top or hot first',

@@ -159,6 +159,32 @@ t.test('primary, lagging replica, PgBouncer, Redis, two Postline hosts and nginx
     t.ok(served >= 20, `the replica ran ${served} statements for 20 reads through both hosts`)
   })
 
+  await t.test('a session ended by a refresh token\'s reuse is refused on the other host within a second, though the replica applies it a second late', async t => {
+    const address = { 'x-forwarded-for': '198.51.100.250' }
+    const email = uniqueEmail('revoked')
+    t.equal((await call(`${api}/users`, { headers: address, json: { email, password: 'password123' } })).status, 201)
+    const tokenRequest = (fields: Record<string, string>) => call(`${hosts[0].url}/auth/token`, { method: 'POST', headers: address, body: new URLSearchParams(fields) })
+    const grant = await tokenRequest({ grant_type: 'password', username: email, password: 'password123' })
+    t.equal(grant.status, 200, `password grant: ${grant.body}`)
+    const { access_token: accessToken, refresh_token: first } = json<{ access_token: string, refresh_token: string }>(grant)
+    t.equal((await tokenRequest({ grant_type: 'refresh_token', refresh_token: first })).status, 200, 'rotated')
+    // The first token was used long enough ago for its reuse to count as theft.
+    await onPrimary.query('update refresh_tokens set used_at = used_at - interval \'1 minute\' where hash = sha256(convert_to($1, \'UTF8\'))', [first])
+    // The session reaches the replica: the other host then reads this token's pages there.
+    await sleep(APPLY_DELAY_MS + 500)
+    const headers = { ...address, authorization: `Bearer ${accessToken}` }
+    // A second page: the read cache holds only first pages.
+    const page = `${hosts[1].url}/posts?limit=5&skip=1`
+    const before = replicaReads(replica)
+    t.equal((await call(page, { headers })).status, 200)
+    t.ok(replicaReads(replica) > before, 'the other host read the token\'s page on the replica')
+    const reused = await tokenRequest({ grant_type: 'refresh_token', refresh_token: first })
+    const ended = performance.now()
+    t.match(json(reused), { error: 'invalid_grant' }, 'the reuse is refused, and ends the session')
+    const refusedAfter = await until(async () => (await call(page, { headers })).status === 401 ? performance.now() - ended : undefined, 10_000, () => 'the ended session\'s token to be refused')
+    t.ok(refusedAfter < 1000, `the other host refused its token ${Math.round(refusedAfter)} ms after the session ended`)
+  })
+
   await t.test('a live update stream through nginx hears writes made on either host', async t => {
     const [reader, writer] = [await signIn(), await signIn()]
     const stream = await openStream(`${api}/stream`, reader.headers)

@@ -298,6 +298,23 @@ t.test('every bad new parameter is a 422 naming it', async t => {
   for (const include of ['x', 'VOTED', '']) {
     assertValidationError(t, await app.inject({ url: `/posts/1?include=${include}`, headers: ada.headers }), [['query', 'include']], `/posts/{id}?include=${include}`)
   }
+  // One entry per problem: a bad cursor is named beside the query's other problems.
+  const together: [query: string, locs: string[]][] = [
+    ['sort=HOT&cursor=junk', ['sort', 'cursor']],
+    ['limit=0&skip=1&cursor=x', ['limit', 'cursor']],
+    [`limit=0&sort=top&t=year&skip=1&cursor=${cursor}`, ['limit', 'cursor']],
+    [`limit=0&sort=hot&t=year&cursor=${cursor}`, ['limit', 'cursor']],
+    [`limit=0&sort=top&t=year&cursor=${cursor}`, ['limit']],
+    [`sort=HOT&t=year&cursor=${cursor}`, ['sort']],
+    [`t=decade&cursor=${'a'.repeat(2000)}`, ['t', 'cursor']]
+  ]
+  for (const [query, locs] of together) {
+    for (const path of ['/posts', `/users/${ada.id}/posts`]) {
+      assertValidationError(t, await app.inject({ url: `${path}?${query}`, headers: ada.headers }), locs.map(loc => ['query', loc]), `${path}?${query.slice(0, 60)}`)
+    }
+  }
+  assertValidationError(t, await app.inject({ url: '/users/x/posts?cursor=junk', headers: ada.headers }), [['path', 'id'], ['query', 'cursor']], 'a bad id beside a bad cursor')
+
   const mismatched = await app.inject({ url: `/posts?sort=hot&t=year&cursor=${cursor}`, headers: ada.headers })
   t.match(mismatched.json(), { detail: [{ loc: ['query', 'cursor'], msg: /sort=top/, type: 'value_error' }] }, 'the message says which sort the cursor is for')
   const ok = await app.inject({ url: `/posts?sort=top&t=year&skip=0&cursor=${cursor}`, headers: ada.headers })
