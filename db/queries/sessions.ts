@@ -46,11 +46,16 @@ const RETRY_GRACE = '10 seconds'
  * The update's `used_at is null` makes concurrent refreshes with one token grant it once.
  */
 export async function rotateRefreshToken (db: Queryable, hash: Buffer, nextHash: Buffer): Promise<RefreshOutcome> {
+  // The session's row is locked before the token's, in the order an account's deletion takes
+  // them (the session, then its tokens by cascade): the other order deadlocked with it.
   const [row] = await run<{ session_id: string, user_id: number }>(db, 'rotate-refresh-token', `
-    with token as (update refresh_tokens t set used_at = now()
-                     from sessions s join users u on u.id = s.user_id
-                    where t.hash = $1 and t.used_at is null and s.id = t.session_id and s.expires_at > now()
-                   returning t.session_id, s.user_id),
+    with session as (select s.id, s.user_id
+                       from refresh_tokens t join sessions s on s.id = t.session_id join users u on u.id = s.user_id
+                      where t.hash = $1 and t.used_at is null and s.expires_at > now()
+                        for no key update of s),
+         token as (update refresh_tokens t set used_at = now() from session
+                     where t.hash = $1 and t.used_at is null and t.session_id = session.id
+                    returning t.session_id, session.user_id),
          fresh as (insert into refresh_tokens (hash, session_id) select $2, session_id from token),
          touched as (update sessions s set last_used_at = now() from token where s.id = token.session_id)
     select session_id, user_id from token`, [hash, nextHash])

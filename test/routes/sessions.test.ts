@@ -1,5 +1,6 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { createHash, createHmac, randomBytes } from 'node:crypto'
+import pg from 'pg'
 import t, { type Test } from 'tap'
 import { TEST_SECRET, build, createPost, createTestDatabase, createUser, sql, uniqueEmail, type TestUser } from '../helpers/app.js'
 import { countRows } from '../helpers/assertions.js'
@@ -422,6 +423,42 @@ t.test('deleting an account while its other sessions are mid-request: 2xx or 401
   }
   const [{ votes }] = await sql<{ votes: number }>(app, 'select votes from vote_counts where post_id = ?', [target.id]) as [{ votes: number }]
   t.equal(votes, await countRows(app, 'votes where post_id = ?', [target.id]), 'the vote count is exact')
+})
+
+t.test('a refresh queued behind an account\'s deletion on the session\'s row: no deadlock, the deletion wins', async t => {
+  // A third connection holds the session's row; the deletion, then the refresh, queue behind
+  // it. When it lets go, the deletion removes the session and, by cascade, its refresh tokens:
+  // a refresh that had locked its token's row before the session's then waited for the
+  // deletion while the deletion waited for it (PostgreSQL's deadlock detected, a 500).
+  const databaseUrl = await createTestDatabase(t)
+  const app = await build(t, { ...noRateLimits, databaseUrl })
+  const user = await createUser(app)
+  const grant = await passwordGrant(app, user)
+  const holder = new pg.Client({ connectionString: databaseUrl })
+  await holder.connect()
+  t.teardown(() => holder.end())
+  const waiting = async (count: number) => {
+    for (let tries = 0; tries < 200; tries++) {
+      // Inside its transaction the holder would see the activity as it first read it.
+      await holder.query('select pg_stat_clear_snapshot()')
+      const { rows } = await holder.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = current_database() and state = \'active\' and wait_event_type = \'Lock\'')
+      if (rows[0]!.n >= count) return
+      await new Promise(resolve => setTimeout(resolve, 25))
+    }
+    throw new Error(`${count} statements did not come to wait for the session's row`)
+  }
+  await holder.query('begin')
+  await holder.query('select from sessions where id = $1 for update', [claims(grant.access_token).sid])
+  const deletion = app.inject({ method: 'DELETE', url: '/users/me', headers: bearer(grant.access_token), payload: { password: user.password } })
+  await waiting(1)
+  const refreshed = refresh(app, grant.refresh_token)
+  await waiting(2)
+  await holder.query('commit')
+  const [deleted, refusal] = await Promise.all([deletion, refreshed])
+  t.equal(deleted.statusCode, 204, `the deletion: ${deleted.body}`)
+  assertInvalidGrant(t, refusal, 'the refresh of the deleted session')
+  t.equal(await countRows(app, 'users where id = ?', [user.id]), 0, 'the user is gone')
+  t.equal(await countRows(app, 'refresh_tokens'), 0, 'and every refresh token')
 })
 
 t.test('two app instances on one database: a session ended on one is refused on the other at once', async t => {
