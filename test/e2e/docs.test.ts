@@ -37,6 +37,7 @@ t.test('the documentation pages in a real browser, with the network closed but f
   const password = 'browser-password-1'
   const user = await createUser(app, uniqueEmail('docs'), password)
   const post = await createPost(app, user, { title: 'Seen through Swagger UI' })
+  const newest = await createPost(app, user, { title: 'Newest, on the first page' })
 
   mkdirSync(SCREENSHOTS, { recursive: true })
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS })
@@ -76,6 +77,24 @@ t.test('the documentation pages in a real browser, with the network closed but f
       await live.locator('.response-col_description').filter({ hasText: post.title }).waitFor()
       t.equal((await live.locator('.response-col_status').innerText()).trim(), '200', 'the response panel shows a 200')
       t.pass('the response panel shows the post')
+
+      // Walking pages: a page of one shows its Link header, whose cursor gives the next page.
+      await operation.locator('tr[data-param-name="limit"] input').fill('1')
+      const firstPage = page.waitForResponse(response => new URL(response.url()).searchParams.get('limit') === '1' && !new URL(response.url()).searchParams.has('cursor'))
+      await operation.locator('button.execute').click()
+      await firstPage
+      const shown = operation.locator('.live-responses-table .response').first()
+      await shown.locator('.response-col_description').filter({ hasText: newest.title }).waitFor()
+      const link = /link: <([^>]+)>; rel="next"/.exec(await shown.innerText())?.[1]
+      t.ok(link, 'the response panel shows the Link header')
+      const cursor = new URL(link ?? '/', base).searchParams.get('cursor') ?? ''
+      t.ok(cursor, 'with the next page\'s cursor')
+      await operation.locator('tr[data-param-name="cursor"] input').fill(cursor)
+      const nextPage = page.waitForResponse(response => new URL(response.url()).searchParams.get('cursor') === cursor)
+      await operation.locator('button.execute').click()
+      t.equal((await nextPage).status(), 200, 'the cursor, pasted into its field, is accepted')
+      await shown.locator('.response-col_description').filter({ hasText: post.title }).waitFor()
+      t.pass('and the next page shows the older post')
 
       await page.screenshot({ path: join(SCREENSHOTS, `swagger-ui-${scheme}.png`), fullPage: true })
       t.same(errors, [], 'no script errors on the page')
