@@ -30,10 +30,15 @@ export const CURSOR_MAX_LENGTH = 1024
 /** The position a cursor holds, checked against the sort and window it is presented with. */
 export function decodeCursor (secret: string, cursor: string, sort: string, t: string): CursorPosition {
   const position = readCursor(secret, cursor)
+  assertCursorFor(position, sort, t)
+  return position
+}
+
+/** Refuses a cursor's position presented with another sort or window than it was issued for. */
+export function assertCursorFor (position: CursorPosition, sort: string, t: string): void {
   if (position.sort !== sort || position.t !== t) {
     throw new CursorError(`The cursor belongs to sort=${position.sort} and t=${position.t}, not sort=${sort} and t=${t}`)
   }
-  return position
 }
 
 /** The position a cursor holds, whatever the sort and window it is presented with: it is well formed and this server's. */

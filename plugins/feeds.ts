@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import { isFeedPosition, listFeed, type FeedPage, type FeedPosition } from '../db/queries/feeds.js'
 import type { PostOut } from '../db/queries/posts.js'
 import type { Queryable } from '../db/queries/queryable.js'
-import { CursorError, decodeCursor, encodeCursor, readCursor } from '../lib/cursor.js'
+import { CursorError, assertCursorFor, decodeCursor, encodeCursor, readCursor } from '../lib/cursor.js'
 import { UnprocessableError } from '../lib/http-errors.js'
 import { toValidationDetail, type ValidationDetail } from '../lib/validation-detail.js'
 import { SORTS, WINDOWS, type ListQuerySchema } from '../schemas/posts.js'
@@ -93,10 +93,9 @@ export default fp(async function feeds (fastify) {
     if (typeof query.cursor !== 'string') return undefined
     try {
       const position = readCursor(secret, query.cursor)
-      const sort = query.sort ?? 'new'
-      const t = query.t ?? 'all'
-      const known = SORTS.some(value => value === sort) && WINDOWS.some(value => value === t)
-      if (known && (position.sort !== sort || position.t !== t)) decodeCursor(secret, query.cursor, String(sort), String(t))
+      const sort = SORTS.find(value => value === (query.sort ?? 'new'))
+      const t = WINDOWS.find(value => value === (query.t ?? 'all'))
+      if (sort && t) assertCursorFor(position, sort, t)
       if (Number(query.skip) > 0) return cursorEntry(SKIP_WITH_CURSOR)
       return undefined
     } catch (err) {
