@@ -4,9 +4,10 @@ import pg from 'pg'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { MIGRATION_LOCK, migrate, migrateUrl } from '../../db/migrate.js'
 import { createOrmConfig } from '../../db/orm-config.js'
+import { createEventReader } from '../../db/queries/stream.js'
 import { build, createEmptyDatabase, sql } from '../helpers/app.js'
 
-const MIGRATIONS = ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search', 'Migration20261205130602_vote_counts_without_foreign_key', 'Migration20261206024914_ranked_feeds', 'Migration20261206054429_sessions', 'Migration20261206153605_stream', 'Migration20261207050000_vote_counts_truncate_events']
+const MIGRATIONS = ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search', 'Migration20261205130602_vote_counts_without_foreign_key', 'Migration20261206024914_ranked_feeds', 'Migration20261206054429_sessions', 'Migration20261206153605_stream', 'Migration20261207050000_vote_counts_truncate_events', 'Migration20261207211508_stream_event_columns']
 
 const CONTRACT = {
   users: [
@@ -84,6 +85,7 @@ t.test('migrations go down and up again', async t => {
   t.same(await migrate(orm, url), MIGRATIONS)
   t.same(await tables(), ['posts', 'refresh_tokens', 'session_resets', 'sessions', 'stream_events', 'stream_tickets', 'users', 'vote_counts', 'votes'])
   t.same(await migrate(orm, url), [], 'nothing left to apply')
+  t.same(await migrate(orm, url, 'down'), ['Migration20261207211508_stream_event_columns'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261207050000_vote_counts_truncate_events'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261206153605_stream'])
   t.same(await tables(), ['posts', 'refresh_tokens', 'session_resets', 'sessions', 'users', 'vote_counts', 'votes'], 'the change feed\'s tables go')
@@ -96,6 +98,33 @@ t.test('migrations go down and up again', async t => {
   t.same(await migrate(orm, url, 'down'), ['Migration20261121112919_initial'])
   t.same(await tables(), [])
   t.same(await migrate(orm, url), MIGRATIONS)
+})
+
+t.test('the change feed\'s events keep what they say when their JSON moves from the triggers to the readers, and back', async t => {
+  const url = await createEmptyDatabase(t)
+  const quiet = () => {}
+  await migrateUrl(url, 'up', quiet)
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  t.teardown(() => client.end())
+  await client.query(`insert into users (email, password, created_at) values ('a@x.com', 'x', '2026-01-02 03:04:05.678901+00'), ('b@x.com', 'x', 'infinity')`)
+  await client.query(`insert into posts (title, content, owner_id, created_at) values ('one', 'a "quoted" line', 1, '2026-03-04 05:06:07+02'), ('two', 'ü', 2, '-infinity')`)
+  await client.query('update posts set title = \'one, again\', published = false where id = 1')
+  await client.query('insert into votes (user_id, post_id) values (1, 1), (2, 1)')
+  await client.query('delete from posts where id = 2')
+  const events = async () => (await createEventReader(0).read(client)).map(({ type, data }) => ({ type, data: JSON.parse(data) as unknown }))
+  const written = await events()
+  t.same(written.map(event => event.type), ['post.created', 'post.created', 'post.updated', 'post.votes', 'post.deleted'])
+  t.same(written[2]!.data, { id: 1, title: 'one, again', content: 'a "quoted" line', published: false, created_at: '2026-03-04T03:06:07+00:00', owner_id: 1, owner: { id: 1, email: 'a@x.com', created_at: '2026-01-02T03:04:05.678901+00:00' } }, 'a post as the API shows it, in UTC')
+  t.same(written[1]!.data, { Post: { id: 2, title: 'two', content: 'ü', published: true, created_at: '-infinity', owner_id: 2, owner: { id: 2, email: 'b@x.com', created_at: 'infinity' } }, votes: 0 }, 'infinities as PostgreSQL names them')
+  t.same(written[3]!.data, { id: 1, votes: 2 })
+  t.same(written[4]!.data, { id: 2 })
+
+  t.same(await migrateUrl(url, 'down', quiet), ['Migration20261207211508_stream_event_columns'])
+  const { rows } = await client.query<{ type: string, data: string }>('select type, data from stream_events order by id')
+  t.same(rows.map(({ type, data }) => ({ type, data: JSON.parse(data) as unknown })), written, 'undone: each event\'s JSON as the readers wrote it')
+  t.same(await migrateUrl(url, 'up', quiet), ['Migration20261207211508_stream_event_columns'])
+  t.same(await events(), written, 'and done again: the same events')
 })
 
 t.test('migrating by URL applies exactly what is pending, and nothing on a database up to date', async t => {

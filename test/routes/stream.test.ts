@@ -18,8 +18,10 @@ t.test('a bearer stream gets the API\'s and plain SQL\'s changes, in order, filt
   t.teardown(one.close)
   await one.next(block => block.comment === 'ping')
   const created = await all.next(block => block.event === 'post.created')
-  t.same(JSON.parse(created.data!).Post.title, 'live')
-  t.equal(JSON.parse(created.data!).votes, 0)
+  t.same(JSON.parse(created.data!), { Post: post, votes: 0 }, 'post.created: the PostOut, as the API answered the write')
+  const edited = await app.inject({ method: 'PUT', url: `/posts/${post.id}`, headers: ada.headers, payload: { title: 'live, "edited"', content: 'ü\nnew' } })
+  const updated = await one.next(block => block.event === 'post.updated')
+  t.same(JSON.parse(updated.data!), edited.json(), 'post.updated: the Post, as the API answered the edit')
 
   await sql(app, 'insert into votes (post_id, user_id) values (?, ?)', [post.id, ada.id])
   await sql(app, 'insert into votes (post_id, user_id) values (?, ?)', [other.id, ada.id])
