@@ -6,7 +6,9 @@ export interface ChangeEvent {
   id: number
   postId: number
   type: 'post.created' | 'post.updated' | 'post.deleted' | 'post.votes'
-  data: string
+  /** post.votes: the count after the change. */
+  votes?: number
+  readonly data: string
 }
 
 // The advisory lock (two int4 keys) that every transaction holds, shared, from numbering an
@@ -54,7 +56,33 @@ function eventData (row: EventRow): string {
   }
 }
 
-const toEvent = (row: EventRow): ChangeEvent => ({ id: Number(row.id), postId: row.post_id, type: row.type, data: eventData(row) })
+/** An event read from its row; its JSON is written when first asked for (a process with no stream open never needs it). */
+class FeedEvent implements ChangeEvent {
+  readonly id: number
+  readonly postId: number
+  readonly type: ChangeEvent['type']
+  readonly votes?: number
+  #row: EventRow | undefined
+  #data: string | undefined
+
+  constructor (row: EventRow) {
+    this.id = Number(row.id)
+    this.postId = row.post_id
+    this.type = row.type
+    if (row.votes !== null) this.votes = row.votes
+    this.#row = row
+  }
+
+  get data (): string {
+    if (this.#data === undefined) {
+      this.#data = eventData(this.#row!)
+      this.#row = undefined
+    }
+    return this.#data
+  }
+}
+
+const toEvent = (row: EventRow): ChangeEvent => new FeedEvent(row)
 
 /**
  * Reads the change feed in order, never past a number that a transaction still running may

@@ -86,7 +86,7 @@ export class HeldReads {
     for (const event of events) {
       switch (event.type) {
         case 'post.votes':
-          this.#votes(event.postId, (JSON.parse(event.data) as { votes: number }).votes)
+          this.#votes(event.postId, event.votes!)
           break
         case 'post.created':
           this.pages.clear()
