@@ -144,6 +144,16 @@ async function setFeedTriggers (data: BenchData, enabled: boolean) {
   for (const { relation, name } of rows) await data.db.query(`alter table ${relation} ${enabled ? 'enable' : 'disable'} trigger "${name}"`)
 }
 
+/**
+ * Each on/off run starts from the same state: the last run's dead rows vacuumed (a machine
+ * may run without autovacuum) and a checkpoint just made, so that a timed checkpoint, and the
+ * full-page writes after it, do not fall in one side's runs only.
+ */
+async function settle (data: BenchData) {
+  await data.db.query('vacuum posts, votes, vote_counts, stream_events')
+  await data.db.query('checkpoint').catch(() => {})
+}
+
 export async function runStreamBench ({ data, env, seconds, warmup, rounds, connections, log }: OwnRunOptions): Promise<StreamBenchResult> {
   const servers: BenchServer[] = []
   try {
@@ -213,6 +223,7 @@ export async function runStreamBench ({ data, env, seconds, warmup, rounds, conn
       for (let round = 0; round < rounds; round++) {
         for (const enabled of round % 2 === 0 ? [true, false] : [false, true]) {
           await setFeedTriggers(data, enabled)
+          await settle(data)
           const measure = await measureScenario(writes.url, scenario, data, { warmup, seconds, connections, log })
           // What a serving process's prune does every 30 s: each run starts from a short feed.
           await data.db.query('delete from stream_events')
