@@ -6,8 +6,7 @@ import { MIGRATION_LOCK, migrate, migrateUrl } from '../../db/migrate.js'
 import { createOrmConfig } from '../../db/orm-config.js'
 import { createEventReader } from '../../db/queries/stream.js'
 import { build, createEmptyDatabase, sql } from '../helpers/app.js'
-
-const MIGRATIONS = ['Migration20261121112919_initial', 'Migration20261121112924_indexes', 'Migration20261121120513_vote_counts_and_search', 'Migration20261205130602_vote_counts_without_foreign_key', 'Migration20261206024914_ranked_feeds', 'Migration20261206054429_sessions', 'Migration20261206153605_stream', 'Migration20261207050000_vote_counts_truncate_events', 'Migration20261207211508_stream_event_columns']
+import { MIGRATIONS } from '../helpers/migrations.js'
 
 const CONTRACT = {
   users: [
@@ -107,8 +106,8 @@ t.test('the change feed\'s events keep what they say when their JSON moves from 
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   t.teardown(() => client.end())
-  await client.query(`insert into users (email, password, created_at) values ('a@x.com', 'x', '2026-01-02 03:04:05.678901+00'), ('b@x.com', 'x', 'infinity')`)
-  await client.query(`insert into posts (title, content, owner_id, created_at) values ('one', 'a "quoted" line', 1, '2026-03-04 05:06:07+02'), ('two', 'ü', 2, '-infinity')`)
+  await client.query('insert into users (email, password, created_at) values ($1, $2, $3), ($4, $2, $5)', ['a@x.com', 'x', '2026-01-02 03:04:05.678901+00', 'b@x.com', 'infinity'])
+  await client.query('insert into posts (title, content, owner_id, created_at) values ($1, $2, 1, $3), ($4, $5, 2, $6)', ['one', 'a "quoted" line', '2026-03-04 05:06:07+02', 'two', 'ü', '-infinity'])
   await client.query('update posts set title = \'one, again\', published = false where id = 1')
   await client.query('insert into votes (user_id, post_id) values (1, 1), (2, 1)')
   await client.query('delete from posts where id = 2')
