@@ -119,7 +119,7 @@ export default fp(async function stream (fastify) {
       postIds: postIds ? new Set(postIds) : null,
       after: 0,
       pending: [],
-      written: 0,
+      taken: 0,
       progressAt: Date.now()
     }
     subscribers.add(subscriber)

@@ -21,8 +21,8 @@ export interface Subscriber {
   after: number
   /** Events that arrived while its replay was read, sent once it is. */
   pending: ChangeEvent[] | null
-  /** Its socket's bytesWritten when last looked at, and when that last grew. */
-  written: number
+  /** The bytes its socket had handed to the kernel when last looked at, and when that last grew. */
+  taken: number
   progressAt: number
 }
 
@@ -57,9 +57,12 @@ export function deliver (subscriber: Subscriber, events: ChangeEvent[], framed?:
 export function dropIfStalled (subscriber: Subscriber, now = Date.now()): boolean {
   const raw = subscriber.reply.raw
   if (raw.destroyed) return true
-  const written = raw.socket?.bytesWritten ?? 0
-  if (written !== subscriber.written) {
-    subscriber.written = written
+  // A socket's bytesWritten counts what still waits in its buffer too: it grows with every
+  // write, read or not. What the kernel has taken is that less what still waits.
+  const socket = raw.socket
+  const taken = socket ? (socket.bytesWritten ?? 0) - socket.writableLength : 0
+  if (taken !== subscriber.taken) {
+    subscriber.taken = taken
     subscriber.progressAt = now
   }
   const waiting = raw.writableLength

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { Writable } from 'node:stream'
 import t from 'tap'
 import { build, createPost, createUser, sql, uniqueEmail } from '../helpers/app.js'
+import { captureLog } from '../helpers/log.js'
 
 interface DetailEntry {
   loc: (string | number)[]
@@ -10,17 +10,6 @@ interface DetailEntry {
 }
 
 const jsonHeaders = { 'content-type': 'application/json' }
-
-function captureLog () {
-  const lines: Record<string, unknown>[] = []
-  const stream = new Writable({
-    write (chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line))
-      done()
-    }
-  })
-  return { lines, stream }
-}
 
 t.test('malformed JSON is a 422 with a json_invalid entry located in the body', async t => {
   const app = await build(t)

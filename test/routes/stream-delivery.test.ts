@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { CHANGE_FEED_APPLICATION } from '../../db/change-feed.js'
 import { TEST_SECRET, build, createPost, createTestDatabase, createUser, sql, type TestUser } from '../helpers/app.js'
 import { openStream, type OpenStream, type StreamBlock } from '../helpers/event-stream.js'
+import { captureLog } from '../helpers/log.js'
 import { startServer } from '../helpers/server-process.js'
 
 /** A stream that has started (its first `: ping` is in), closed when the test ends. */
@@ -149,6 +150,31 @@ t.test('a client that stops reading is dropped once 1 MiB waits for it; the othe
   stalled.socket.resume()
   await stalled.closed
   t.ok(received < COUNT * 8000, `the dropped client got ${received} bytes, not all of them`)
+})
+
+t.test('a client that stops reading while events keep coming is dropped once 1 MiB waits for it, not at the hard limit', async t => {
+  const { lines, stream } = captureLog()
+  const app = await build(t, { logger: { level: 'info', stream } })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  const ada = await createUser(app)
+  const stalled = await stalledStream(base, ada)
+  t.teardown(() => { stalled.socket.destroy() })
+  const drop = () => lines.find(line => line.msg === 'stream: a client that stopped reading is dropped')
+
+  // A steady flow, an event of about 200 kB every 100 ms, until the client is dropped: each
+  // write grows what the server has queued, but the client takes none of it.
+  const flowing = { on: true }
+  const flow = (async () => {
+    for (let n = 0; flowing.on && n < 300; n++) {
+      await sql(app, 'insert into posts (title, content, owner_id) values (\'flow\', repeat(\'x\', 200000), ?)', [ada.id])
+      await sleep(100)
+    }
+  })()
+  t.ok(await eventually(() => drop() !== undefined, 45_000), 'the client is dropped while the events still come')
+  flowing.on = false
+  await flow
+  const queued = drop()?.queued as number
+  t.ok(queued > 1024 * 1024 && queued < 5 * 1024 * 1024, `dropped with ${queued} bytes queued: past 1 MiB by about a second of the flow, far below the 8 MiB no client may hold`)
 })
 
 t.test('a stream ends when its token expires', async t => {
