@@ -187,6 +187,15 @@ export interface RedeemedTicket {
   tokenExpiresAt: number
 }
 
+/** The conditions on a stored ticket `t` (its user `me`) under which it speaks for its caller. */
+const TICKET_STANDS = `t.expires_at > now() and t.token_expires_at > now() and ${standsSql('t.user_id', 't.session_id', 't.issued_at')}`
+
+/** Whether a ticket (by hash) would open a stream now, without taking it: a refused one is a 401 before the request's other problems. */
+export async function ticketStands (db: Queryable, hash: Buffer): Promise<boolean> {
+  const rows = await run(db, 'stream-ticket-stands', `select from stream_tickets t join users me on me.id = t.user_id where t.hash = $1 and ${TICKET_STANDS}`, [hash])
+  return rows.length > 0
+}
+
 /**
  * Takes a ticket (by hash), once: it is deleted whatever its state. It speaks for its caller
  * only while unexpired and while the caller's token would still stand.
@@ -196,7 +205,7 @@ export async function redeemTicket (db: Queryable, hash: Buffer): Promise<Redeem
     with ticket as (delete from stream_tickets where hash = $1 returning *)
     select t.user_id, t.session_id, t.issued_at, extract(epoch from t.token_expires_at)::float8 as token_expires_at
       from ticket t join users me on me.id = t.user_id
-     where t.expires_at > now() and t.token_expires_at > now() and ${standsSql('t.user_id', 't.session_id', 't.issued_at')}`, [hash])
+     where ${TICKET_STANDS}`, [hash])
   const row = rows[0]
   if (!row) return undefined
   return { caller: { userId: row.user_id, sessionId: row.session_id, issuedAt: row.issued_at }, tokenExpiresAt: row.token_expires_at }

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { createHash, randomBytes } from 'node:crypto'
 import { Type } from 'typebox'
 import { callerStands } from '../../db/queries/caller.js'
-import { TICKET_SECONDS, issueTicket, redeemTicket } from '../../db/queries/stream.js'
+import { TICKET_SECONDS, issueTicket, redeemTicket, ticketStands } from '../../db/queries/stream.js'
 import { InvalidTicketError, InvalidTokenError, RETRY_AFTER_SECONDS } from '../../lib/http-errors.js'
 import { StreamsUnavailableSchema, UnauthorizedSchema, ValidationErrorSchema, bearerSecurity, bodyResponses, faultResponses, limitedResponses } from '../../schemas/common.js'
 
@@ -53,10 +53,13 @@ const stream: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/', {
-    // A ticket stands in for the bearer token; without one (and always for a HEAD, which spends
-    // no ticket), the token is checked before validation.
-    preParsing: async function authenticateUnlessTicket (request) {
-      if (request.method === 'HEAD' || (request.query as { ticket?: unknown }).ticket === undefined) await fastify.authenticate(request)
+    // A ticket stands in for the bearer token (always the token for a HEAD, which spends no
+    // ticket). Either is checked before validation; the ticket is taken only once the request
+    // has passed it and found a place.
+    preParsing: async function authenticate (request) {
+      const { ticket } = request.query as { ticket?: unknown }
+      if (request.method === 'HEAD' || ticket === undefined) await fastify.authenticate(request)
+      else if (!await ticketStands(fastify.pg, hashTicket(String(ticket)))) throw new InvalidTicketError()
     },
     sse: { kind: 'manual' },
     schema: {

@@ -58,6 +58,12 @@ t.test('bad requests: no token, bad post_id, a refused ticket', async t => {
     t.equal(response.status, 401)
     t.type((await response.json()).detail, 'string')
   }
+  t.equal((await fetch(`${base}/stream?ticket=nope&post_id=x`)).status, 401, 'a refused ticket before validation')
+  const ticket = (await app.inject({ method: 'POST', url: '/stream/tickets', headers: ada.headers })).json().ticket
+  t.equal((await fetch(`${base}/stream?ticket=${ticket}&post_id=x`)).status, 422, 'a good ticket beside a bad post_id: the 422')
+  const opened = await openStream(`${base}/stream?ticket=${ticket}`)
+  t.teardown(opened.close)
+  t.equal(opened.status, 200, 'and the ticket, not taken by a refused request, opens a stream')
 })
 
 t.test('a ticket opens one stream, once', async t => {
