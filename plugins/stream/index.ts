@@ -61,6 +61,8 @@ export default fp(async function stream (fastify) {
   let feed: ChangeFeed | undefined
   let starting: Promise<ChangeFeed> | undefined
   const timers: NodeJS.Timeout[] = []
+  /** The server has begun to drain: no stream opens any more. */
+  let closing = false
 
   const publish = (events: ChangeEvent[]) => {
     // The feed reads on once the last stream has gone: nothing to frame then.
@@ -123,6 +125,12 @@ export default fp(async function stream (fastify) {
       progressAt: Date.now()
     }
     subscribers.add(subscriber)
+    // Opened while the server drains (its ticket or token was being checked): it ends at once.
+    if (closing) {
+      subscribers.delete(subscriber)
+      reply.sse.close()
+      return
+    }
     // The plugin's close, ours or the client's (it hears the socket's); one that came before this
     // (even before the plugin listened, while the token was checked) is seen at once.
     const leave = () => { subscribers.delete(subscriber) }
@@ -156,8 +164,9 @@ export default fp(async function stream (fastify) {
             await drained(reply.raw)
           }
         } else {
-          // With the id it stands at, so that the client's next reconnect resumes from there.
-          reply.raw.write(resetFrame(started.horizon))
+          // With the id it stands at, so that the client's next reconnect resumes from there:
+          // the feed's position when it began, below every event that waits meanwhile.
+          reply.raw.write(resetFrame(subscriber.after))
         }
       }
     } finally {
@@ -169,7 +178,7 @@ export default fp(async function stream (fastify) {
 
   fastify.decorate('stream', {
     reserve: () => {
-      if (subscribers.size + reserved >= config.STREAM_MAX_CONNECTIONS) return false
+      if (closing || subscribers.size + reserved >= config.STREAM_MAX_CONNECTIONS) return false
       reserved++
       return true
     },
@@ -179,6 +188,7 @@ export default fp(async function stream (fastify) {
 
   // Streams end as the server starts to drain, so they never hold its close up.
   fastify.addHook('preClose', async function endStreams () {
+    closing = true
     for (const subscriber of subscribers) subscriber.reply.sse.close()
     subscribers.clear()
   })

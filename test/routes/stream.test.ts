@@ -167,4 +167,5 @@ t.test('a logout ends the stream; a full process answers 503; shutdown ends stre
   await app.close()
   await again.ended
   t.ok(Date.now() - closing < 3000, 'shutdown is not held up')
+  t.notOk(app.stream.reserve(), 'and once it has begun, no stream takes a place (one that was checking its ticket or token is ended as it opens)')
 })
