@@ -7,7 +7,7 @@ import type { Queryable } from '../db/queries/queryable.js'
 import { CursorError, assertCursorFor, decodeCursor, encodeCursor, readCursor } from '../lib/cursor.js'
 import { UnprocessableError } from '../lib/http-errors.js'
 import { toValidationDetail, type ValidationDetail } from '../lib/validation-detail.js'
-import { SORTS, WINDOWS, type ListQuerySchema } from '../schemas/posts.js'
+import { DEFAULT_SORT, DEFAULT_WINDOW, SORTS, WINDOWS, type ListQuerySchema } from '../schemas/posts.js'
 
 /** The feed's query once validated: every parameter with a default has it. */
 export type FeedQuery = Static<typeof ListQuerySchema> & Required<Pick<Static<typeof ListQuerySchema>, 'limit' | 'skip' | 'search' | 'sort' | 't'>>
@@ -93,8 +93,8 @@ export default fp(async function feeds (fastify) {
     if (typeof query.cursor !== 'string') return undefined
     try {
       const position = readCursor(secret, query.cursor)
-      const sort = SORTS.find(value => value === (query.sort ?? 'new'))
-      const t = WINDOWS.find(value => value === (query.t ?? 'all'))
+      const sort = SORTS.find(value => value === (query.sort ?? DEFAULT_SORT))
+      const t = WINDOWS.find(value => value === (query.t ?? DEFAULT_WINDOW))
       if (sort && t) assertCursorFor(position, sort, t)
       if (Number(query.skip) > 0) return cursorEntry(SKIP_WITH_CURSOR)
       return undefined

@@ -39,12 +39,15 @@ export const PostOutSchema = Type.Object({
 
 export const SORTS = ['new', 'top', 'hot'] as const
 export const WINDOWS = ['hour', 'day', 'week', 'month', 'year', 'all'] as const
+/** What validation fills in when `sort` or `t` is left out. */
+export const DEFAULT_SORT: (typeof SORTS)[number] = 'new'
+export const DEFAULT_WINDOW: (typeof WINDOWS)[number] = 'all'
 
 export const SortSchema = Type.Enum(SORTS, {
-  default: 'new',
+  default: DEFAULT_SORT,
   description: '`new`: newest first. `top`: most votes first, then newest. `hot`: highest hot rank first, where hot = log10(max(votes, 1)) + (epoch seconds of created_at - 1134028003) / 45000 (10× the votes is worth 12.5 hours)'
 })
-export const WindowSchema = Type.Enum(WINDOWS, { default: 'all', description: 'Only the posts created within this window before now: an hour, 24 hours, 7, 30 or 365 days, or all' })
+export const WindowSchema = Type.Enum(WINDOWS, { default: DEFAULT_WINDOW, description: 'Only the posts created within this window before now: an hour, 24 hours, 7, 30 or 365 days, or all' })
 export const IncludeSchema = Type.Enum(['voted'], { description: '`voted`: each post also says whether the token\'s user has voted for it (`voted`)' })
 
 /** Each parameter may be left out (the docs must not ask for it); validation fills in its default. */

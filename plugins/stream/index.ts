@@ -114,6 +114,11 @@ export default fp(async function stream (fastify) {
     // Counted, and heard from, before anything is awaited: a client that leaves while the feed
     // starts or its replay is read frees its place at once.
     reserved--
+    // Opened while the server drains (its ticket or token was being checked): it ends at once.
+    if (closing) {
+      reply.sse.close()
+      return
+    }
     const subscriber: Subscriber = {
       reply,
       caller,
@@ -125,12 +130,6 @@ export default fp(async function stream (fastify) {
       progressAt: Date.now()
     }
     subscribers.add(subscriber)
-    // Opened while the server drains (its ticket or token was being checked): it ends at once.
-    if (closing) {
-      subscribers.delete(subscriber)
-      reply.sse.close()
-      return
-    }
     // The plugin's close, ours or the client's (it hears the socket's); one that came before this
     // (even before the plugin listened, while the token was checked) is seen at once.
     const leave = () => { subscribers.delete(subscriber) }
