@@ -7,6 +7,11 @@ import { WritePositions } from '../../db/write-positions.js'
 
 const USER = 424242
 
+// Asked before any test is defined: once they have all ended, tap takes no further one.
+const url = 'redis://127.0.0.1:6379/12'
+const probe = new Redis(url, { lazyConnect: true, connectTimeout: 500, maxRetriesPerRequest: 0, retryStrategy: () => null })
+probe.on('error', () => {})
+const redisMissing = await probe.connect().then(() => false, () => `no Redis answers at ${url}`)
 t.teardown(() => probe.disconnect())
 
 t.test('in memory (no Redis): the highest position a user wrote at, 0 for a user who has not written', async t => {
@@ -24,11 +29,6 @@ t.test('in memory: forgotten once it is no longer needed', async t => {
   await new Promise(resolve => setTimeout(resolve, 5))
   t.equal(await positions.lastOf(USER), 0)
 })
-
-const url = 'redis://127.0.0.1:6379/12'
-const probe = new Redis(url, { lazyConnect: true, connectTimeout: 500, maxRetriesPerRequest: 0, retryStrategy: () => null })
-probe.on('error', () => {})
-const redisMissing = await probe.connect().then(() => false, () => `no Redis answers at ${url}`)
 
 t.test('in Redis: shared by every process, and only ever raised', { skip: redisMissing }, async t => {
   const user = 100_000 + (process.pid % 100_000)
