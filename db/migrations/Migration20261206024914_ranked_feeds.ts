@@ -1,6 +1,7 @@
 import { Migration } from '@mikro-orm/migrations'
 
-const HOT = `create function "post_hot"("votes" int, "created_at" timestamptz) returns double precision
+// The rank as this migration made it (a later one restores it when it is undone).
+export const HOT = `create function "post_hot"("votes" int, "created_at" timestamptz) returns double precision
   language sql immutable parallel safe as
 $$ select log(greatest("votes", 1)::double precision) + (extract(epoch from "created_at")::double precision - 1134028003) / 45000 $$;`
 

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { MIGRATION_LOCK, migrate, migrateUrl } from '../../db/migrate.js'
 import { createOrmConfig } from '../../db/orm-config.js'
 import { createEventReader } from '../../db/queries/stream.js'
+import { HOT } from '../../db/migrations/Migration20261206024914_ranked_feeds.js'
 import { build, createEmptyDatabase, sql } from '../helpers/app.js'
 import { MIGRATIONS } from '../helpers/migrations.js'
 
@@ -84,6 +85,7 @@ t.test('migrations go down and up again', async t => {
   t.same(await migrate(orm, url), MIGRATIONS)
   t.same(await tables(), ['posts', 'refresh_tokens', 'session_resets', 'sessions', 'stream_events', 'stream_tickets', 'users', 'vote_counts', 'votes'])
   t.same(await migrate(orm, url), [], 'nothing left to apply')
+  t.same(await migrate(orm, url, 'down'), ['Migration20261207232000_post_hot_inlined'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261207211508_stream_event_columns'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261207050000_vote_counts_truncate_events'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261206153605_stream'])
@@ -119,11 +121,34 @@ t.test('the change feed\'s events keep what they say when their JSON moves from 
   t.same(written[3]!.data, { id: 1, votes: 2 })
   t.same(written[4]!.data, { id: 2 })
 
+  t.same(await migrateUrl(url, 'down', quiet), ['Migration20261207232000_post_hot_inlined'])
   t.same(await migrateUrl(url, 'down', quiet), ['Migration20261207211508_stream_event_columns'])
   const { rows } = await client.query<{ type: string, data: string }>('select type, data from stream_events order by id')
   t.same(rows.map(({ type, data }) => ({ type, data: JSON.parse(data) as unknown })), written, 'undone: each event\'s JSON as the readers wrote it')
-  t.same(await migrateUrl(url, 'up', quiet), ['Migration20261207211508_stream_event_columns'])
+  t.same(await migrateUrl(url, 'up', quiet), ['Migration20261207211508_stream_event_columns', 'Migration20261207232000_post_hot_inlined'])
   t.same(await events(), written, 'and done again: the same events')
+})
+
+t.test('the hot rank is computed inside the statements that use it, and ranks as it did', async t => {
+  const url = await createEmptyDatabase(t)
+  await migrateUrl(url, 'up', () => {})
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  t.teardown(() => client.end())
+  // A session far from UTC: the rank must not depend on the session's time zone.
+  await client.query('set timezone = \'Asia/Kolkata\'')
+  const { rows: [plan] } = await client.query<{ 'QUERY PLAN': unknown }>('explain (verbose, format json) select post_hot(3, now())')
+  const shown = JSON.stringify(plan!['QUERY PLAN'])
+  t.notMatch(shown, /post_hot/, 'no call of post_hot is left in the plan')
+  t.match(shown, /EXTRACT\(epoch/, 'its body is')
+  await client.query(HOT.replace('"post_hot"', '"post_hot_as_created"'))
+  const { rows: [compared] } = await client.query<{ n: number, differ: number }>(`
+    select count(*)::int as n, count(*) filter (where post_hot(v, at) is distinct from post_hot_as_created(v, at))::int as differ
+      from generate_series(-3, 2000, 7) v,
+           (select generate_series('1901-02-03 04:05:06.789012+00'::timestamptz, '2099-01-01', '97 days 5 hours 7 minutes 11.654321 seconds') as at
+            union all values ('infinity'::timestamptz), ('-infinity'), ('4713-01-01 00:00:00+00 BC'), ('294276-12-31 23:59:59.999999+00')) times`)
+  t.ok(compared!.n > 100_000, `${compared!.n} ranks compared`)
+  t.equal(compared!.differ, 0, 'every rank is the same number as the function of the ranked feeds migration gives')
 })
 
 t.test('migrating by URL applies exactly what is pending, and nothing on a database up to date', async t => {

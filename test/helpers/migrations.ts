@@ -8,5 +8,6 @@ export const MIGRATIONS = [
   'Migration20261206054429_sessions',
   'Migration20261206153605_stream',
   'Migration20261207050000_vote_counts_truncate_events',
-  'Migration20261207211508_stream_event_columns'
+  'Migration20261207211508_stream_event_columns',
+  'Migration20261207232000_post_hot_inlined'
 ]
