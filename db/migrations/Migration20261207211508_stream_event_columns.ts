@@ -7,6 +7,16 @@ const WRITER_LOCK = '1886352244, 1'
 
 const replaced = (definition: string) => definition.replace('create function', 'create or replace function')
 
+// The votes' function as this migration made it (a later one restores it when it is undone).
+// None when the post was deleted in the same transaction: its deletion is the event.
+export const STREAM_VOTES_CHANGED_COLUMNS = `create or replace function "stream_votes_changed"() returns trigger language plpgsql as $$
+begin
+  perform pg_advisory_xact_lock_shared(${WRITER_LOCK});
+  insert into stream_events (post_id, type, votes)
+    select c.post_id, 'post.votes', c.votes from vote_counts c join posts p on p.id = c.post_id where c.post_id = new.post_id;
+  return null;
+end $$;`
+
 /** A timestamp as the functions' JSON gave it (in UTC, RFC 3339; infinities as PostgreSQL names them). */
 const utcJson = (column: string) => `case when isfinite(${column}) then (to_json(${column} at time zone 'UTC') #>> '{}') || '+00:00' else ${column}::text end`
 
@@ -53,14 +63,7 @@ begin
   insert into stream_events (post_id, type) select id, 'post.deleted' from posts order by id;
   return null;
 end $$;`)
-    // None when the post was deleted in the same transaction: its deletion is the event.
-    this.addSql(`create or replace function "stream_votes_changed"() returns trigger language plpgsql as $$
-begin
-  perform pg_advisory_xact_lock_shared(${WRITER_LOCK});
-  insert into stream_events (post_id, type, votes)
-    select c.post_id, 'post.votes', c.votes from vote_counts c join posts p on p.id = c.post_id where c.post_id = new.post_id;
-  return null;
-end $$;`)
+    this.addSql(STREAM_VOTES_CHANGED_COLUMNS)
     this.addSql(`create or replace function "stream_vote_counts_truncated"() returns trigger language plpgsql as $$
 begin
   perform pg_advisory_xact_lock_shared(${WRITER_LOCK});

@@ -51,6 +51,26 @@ t.test('changes made through the API and in plain SQL become events, as committe
   t.same(await reader.read(app.pg), [], 'nothing twice')
 })
 
+t.test('a count is an event when it changes, and not for a post its own transaction deleted', async t => {
+  const app = await build(t)
+  const user = await createUser(app, 'counts@example.com')
+  const post = (await app.inject({ method: 'POST', url: '/posts', headers: user.headers, payload: { title: 'counted', content: 'x' } })).json()
+  t.equal((await app.inject({ method: 'POST', url: '/vote', headers: user.headers, payload: { post_id: post.id, dir: 1 } })).statusCode, 201)
+  const reader = createEventReader(await latestEventId(app.pg))
+  // Moved in time: its counter's row is updated with it, its count is not.
+  await sql(app, 'update posts set created_at = created_at - interval \'1 day\' where id = ?', [post.id])
+  const client = await app.pg.connect()
+  try {
+    await client.query('begin')
+    await client.query('delete from votes where post_id = $1', [post.id])
+    await client.query('delete from posts where id = $1', [post.id])
+    await client.query('commit')
+  } finally {
+    client.release()
+  }
+  t.same((await reader.read(app.pg)).map(event => [event.type, event.postId]), [['post.updated', post.id], ['post.deleted', post.id]])
+})
+
 t.test('a TRUNCATE of posts, direct or by a cascade from users, is one post.deleted per post', async t => {
   const app = await build(t)
   const user = await createUser(app)

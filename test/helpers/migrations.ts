@@ -9,5 +9,6 @@ export const MIGRATIONS = [
   'Migration20261206153605_stream',
   'Migration20261207050000_vote_counts_truncate_events',
   'Migration20261207211508_stream_event_columns',
-  'Migration20261207232000_post_hot_inlined'
+  'Migration20261207232000_post_hot_inlined',
+  'Migration20261207234500_stream_votes_lean'
 ]
