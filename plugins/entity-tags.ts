@@ -49,6 +49,7 @@ export default fp(async function entityTags (fastify) {
     const held = request.headers['if-none-match']
     if (held === undefined || !namesTag(held, tag, 'weak')) return payload
     reply.code(304).removeHeader('content-type')
-    return null
+    // Not null: Fastify's HEAD route reads the GET's payload as a stream or a string.
+    return ''
   } as onSendAsyncHookHandler<unknown>)
 }, { name: 'entity-tags' })

@@ -13,6 +13,24 @@ async function read (app: FastifyInstance, user: TestUser, url: string, held?: s
   return { status: response.statusCode, tag: response.headers.etag as string | undefined, body: response.body, type: response.headers['content-type'] }
 }
 
+t.test('HEAD answers as GET does: the ETag, and a 304 when If-None-Match names it', async t => {
+  const app = await build(t)
+  const owner = await createUser(app)
+  const post = await createPost(app, owner)
+  for (const url of [`/posts/${post.id}`, '/posts', `/users/${owner.id}/posts`]) {
+    const { tag } = await read(app, owner, url)
+    const head = await app.inject({ method: 'HEAD', url, headers: owner.headers })
+    t.equal(head.statusCode, 200, `HEAD ${url}`)
+    t.equal(head.headers.etag, tag, 'with the GET\'s tag')
+    t.equal(head.body, '', 'and no body')
+    const notModified = await app.inject({ method: 'HEAD', url, headers: { ...owner.headers, 'if-none-match': tag! } })
+    t.equal(notModified.statusCode, 304, `HEAD ${url} with If-None-Match naming it`)
+    t.equal(notModified.headers.etag, tag)
+    t.equal(notModified.body, '')
+    t.equal((await app.inject({ method: 'HEAD', url, headers: { ...owner.headers, 'if-none-match': '"other"' } })).statusCode, 200, 'another tag: 200')
+  }
+})
+
 t.test('GET /posts/{id}: a strong ETag, the same while the post is, another once it changes', async t => {
   const app = await build(t)
   const [owner, voter] = [await createUser(app), await createUser(app)]
