@@ -87,7 +87,7 @@ export async function startChangeFeed ({ url, log, intervalMs, publish, reset, l
     return fresh
   }
 
-  /** One read to the newest event; false when the connection failed. */
+  /** One read to the newest event; false when the connection failed or it could not get there. */
   async function pass (): Promise<boolean> {
     try {
       client ??= await connect()
@@ -102,8 +102,11 @@ export async function startChangeFeed ({ url, log, intervalMs, publish, reset, l
         if (!reader!.held || ++settling > SETTLE_TRIES) break
         await sleep(1)
       }
-      if (!down) caughtUpAt = began
-      return !down
+      // Still held behind a transaction in its commit: what came after it was not read, so this
+      // read does not vouch for what was committed before it began.
+      const settled = !reader!.held
+      if (!down && settled) caughtUpAt = began
+      return !down && settled
     } catch (err) {
       const failed = client
       client = undefined
@@ -149,8 +152,9 @@ export async function startChangeFeed ({ url, log, intervalMs, publish, reset, l
     get caughtUpAt () { return caughtUpAt },
     /**
      * Reads to the newest event in a read that begins after this call, so that every change
-     * committed before it has been published once it resolves (true), or the connection
-     * failed (false). Calls that come while a read runs share the next one.
+     * committed before it has been published once it resolves (true); false when the connection
+     * failed, or events wait behind a transaction still committing. Calls that come while a
+     * read runs share the next one.
      */
     sync,
     /** Reads now, and from then on at the interval it now says (a stream has come). */

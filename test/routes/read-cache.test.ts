@@ -96,6 +96,35 @@ t.test('plain SQL writes are in the next read: counts patched in place, other ch
   t.equal((await app.inject({ url: `/posts/${posts[0]!.id}`, headers: ada.headers })).statusCode, 404, 'deleted by SQL')
 })
 
+t.test('while the feed waits behind a transaction still committing, what was committed after it is read from the database', async t => {
+  const app = await build(t)
+  const [ada, bob] = [await createUser(app), await createUser(app)]
+  const post = await createPost(app, ada)
+  const url = `/posts/${post.id}`
+  await serving(app, ada)
+  await read(app, ada, url)
+  t.ok((await hitOrMiss(app, ada, url)).hit, 'cached')
+  const client = await app.pg.connect()
+  try {
+    // Its event is numbered now (the trigger runs at the statement, not at commit), and it stays open.
+    await client.query('begin')
+    await client.query('set constraints all immediate')
+    await client.query('insert into posts (title, content, owner_id) values (\'held\', \'x\', $1)', [ada.id])
+    await sql(app, 'insert into votes (user_id, post_id) values (?, ?)', [bob.id, post.id])
+    for (const wait of [0, 200]) {
+      await new Promise(resolve => setTimeout(resolve, wait))
+      const during = await hitOrMiss(app, ada, url)
+      t.equal(during.body.votes, 1, `the vote committed after it is in the read ${wait} ms later`)
+      t.notOk(during.hit, 'from the database, not the cache')
+    }
+    await client.query('rollback')
+  } finally {
+    client.release()
+  }
+  await until(async () => (await hitOrMiss(app, ada, url)).hit || undefined, 5000, () => 'the cache to serve again')
+  t.equal((await read(app, ada, url)).votes, 1, 'and the cache has the vote once the feed gets past it')
+})
+
 t.test('a windowed page takes in a post dated later when its time comes, and lets go of one that leaves the window', async t => {
   const app = await build(t)
   const ada = await createUser(app)
