@@ -47,18 +47,18 @@ export interface FeedPage {
 }
 
 const HOUR_MS = 3_600_000
-/** Each window as the statement writes it, and its length (`all` has neither). */
-const WINDOWS: Record<Window, { interval: string, ms: number } | undefined> = {
-  hour: { interval: '1 hour', ms: HOUR_MS },
-  day: { interval: '24 hours', ms: 24 * HOUR_MS },
-  week: { interval: '7 days', ms: 7 * 24 * HOUR_MS },
-  month: { interval: '30 days', ms: 30 * 24 * HOUR_MS },
-  year: { interval: '365 days', ms: 365 * 24 * HOUR_MS },
-  all: undefined
-}
+/**
+ * How many hours each window reaches back (`all`: no limit). The statements subtract them as
+ * hours: PostgreSQL adds days in the session's time zone, where a day across a change of the
+ * clocks is 23 or 25 hours, and the read cache expires a page's posts by the window's length.
+ */
+const WINDOW_HOURS: Record<Window, number | undefined> = { hour: 1, day: 24, week: 7 * 24, month: 30 * 24, year: 365 * 24, all: undefined }
 
 /** How long the window `t` reaches back, in milliseconds (undefined for `all`). */
-export const windowMilliseconds = (t: Window): number | undefined => WINDOWS[t]?.ms
+export const windowMilliseconds = (t: Window): number | undefined => {
+  const hours = WINDOW_HOURS[t]
+  return hours === undefined ? undefined : hours * HOUR_MS
+}
 
 interface Order {
   /** The table whose index the page walks. */
@@ -103,8 +103,8 @@ export function feedStatement (shape: FeedShape): string {
   if (shape.pageSize !== undefined && !(Number.isSafeInteger(shape.pageSize) && shape.pageSize > 0)) throw new RangeError(`a page size must be a positive integer, not ${shape.pageSize}`)
   let next = shape.pageSize === undefined ? 6 : 4
   const where: string[] = []
-  const window = WINDOWS[shape.t]
-  if (window) where.push(`${order.createdAt} between now() - interval '${window.interval}' and now()`)
+  const hours = WINDOW_HOURS[shape.t]
+  if (hours !== undefined) where.push(`${order.createdAt} between now() - interval '${hours} hours' and now()`)
   if (shape.search) where.push(`p.title ilike $${next++}`)
   const owner = shape.owner ? next++ : undefined
   if (owner) where.push(`p.owner_id = $${owner}`)

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { isFeedPosition, listFeed } from '../../db/queries/feeds.js'
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js'
-import { TEST_SECRET, build, createPost, createUser, sql, type TestUser } from '../helpers/app.js'
+import { TEST_SECRET, build, createPost, createTestDatabase, createUser, sql, type TestUser } from '../helpers/app.js'
 import { assertValidationError, castVote } from '../helpers/assertions.js'
 
 // Ranked, cursor-paged feeds: GET /posts and GET /users/{id}/posts with sort, t, cursor and
@@ -111,6 +111,26 @@ t.test('a windowed feed excludes back-dated posts once they leave the window', a
   await sql(app, 'update posts set created_at = created_at - interval \'2 days\' where id = ?', [ids[0]])
   t.notOk((await day()).includes(ids[0]!), 'moved out of the last 24 hours')
   t.ok((await walk(app, ada, '/posts?t=week&sort=hot&limit=50')).flat().includes(ids[0]!), 'still within the week')
+})
+
+t.test('a window is its length in hours, whatever the time zone of the database\'s sessions', async t => {
+  // A time zone whose clocks went forward an hour two days ago: its last 7 calendar days are 167 hours.
+  const changed = new Date(Date.now() - 2 * 86_400_000)
+  const month = changed.getUTCMonth() + 1
+  const zone = `STD0DST,M${month}.${Math.ceil(changed.getUTCDate() / 7)}.${changed.getUTCDay()}/0,M${(month + 5) % 12 + 1}.1.0/0`
+  const url = await createTestDatabase(t)
+  await sql(await build(t, { databaseUrl: url }), `alter database "${new URL(url).pathname.slice(1)}" set timezone = '${zone}'`)
+  const app = await build(t, { databaseUrl: url })
+  const [{ hours }] = await sql<{ hours: number }>(app, 'select extract(epoch from now() - (now() - interval \'7 days\'))::float / 3600 as hours')
+  t.equal(hours, 167, 'the sessions\' 7 days are 167 hours (the premise)')
+  const ada = await createUser(app)
+  const [inside, outside] = [await createPost(app, ada), await createPost(app, ada)]
+  await sql(app, 'update posts set created_at = now() - interval \'167 hours 30 minutes\' where id = ?', [inside.id])
+  await sql(app, 'update posts set created_at = now() - interval \'168 hours 30 minutes\' where id = ?', [outside.id])
+  for (const url of ['/posts?t=week', '/posts?t=week&sort=top', `/users/${ada.id}/posts?t=week&sort=hot`]) {
+    const ids = (await app.inject({ url, headers: ada.headers })).json().map((post: PostOut) => post.Post.id)
+    t.same(ids, [inside.id], `${url}: 167.5 hours ago is within the week, 168.5 is not`)
+  }
 })
 
 t.test('votes written by plain SQL reorder top and hot at once', async t => {
