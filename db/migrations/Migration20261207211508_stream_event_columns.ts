@@ -7,6 +7,24 @@ const WRITER_LOCK = '1886352244, 1'
 
 const replaced = (definition: string) => definition.replace('create function', 'create or replace function')
 
+// The posts' function as this migration made it (a later one restores it when it is undone).
+// The post as committed, with its owner: none when it was deleted later in the same
+// transaction (its deletion is the event).
+export const STREAM_POST_CHANGED_COLUMNS = `create or replace function "stream_post_changed"() returns trigger language plpgsql as $$
+begin
+  perform pg_advisory_xact_lock_shared(${WRITER_LOCK});
+  if tg_op = 'DELETE' then
+    insert into stream_events (post_id, type) values (old.id, 'post.deleted');
+    return null;
+  end if;
+  insert into stream_events (post_id, type, title, content, published, post_created_at, owner_id, owner_email, owner_created_at)
+    select p.id, case tg_op when 'INSERT' then 'post.created' else 'post.updated' end,
+           p.title, p.content, p.published, p.created_at, p.owner_id, u.email, u.created_at
+      from posts p join users u on u.id = p.owner_id
+     where p.id = new.id;
+  return null;
+end $$;`
+
 // The votes' function as this migration made it (a later one restores it when it is undone).
 // None when the post was deleted in the same transaction: its deletion is the event.
 export const STREAM_VOTES_CHANGED_COLUMNS = `create or replace function "stream_votes_changed"() returns trigger language plpgsql as $$
@@ -41,22 +59,7 @@ export class Migration20261207211508_stream_event_columns extends Migration {
     this.addSql('update "stream_events" set votes = (data::json->>\'votes\')::int where type = \'post.votes\';')
     this.addSql('alter table "stream_events" drop column "data";')
 
-    // The post as committed, with its owner: none when it was deleted later in the same
-    // transaction (its deletion is the event).
-    this.addSql(`create or replace function "stream_post_changed"() returns trigger language plpgsql as $$
-begin
-  perform pg_advisory_xact_lock_shared(${WRITER_LOCK});
-  if tg_op = 'DELETE' then
-    insert into stream_events (post_id, type) values (old.id, 'post.deleted');
-    return null;
-  end if;
-  insert into stream_events (post_id, type, title, content, published, post_created_at, owner_id, owner_email, owner_created_at)
-    select p.id, case tg_op when 'INSERT' then 'post.created' else 'post.updated' end,
-           p.title, p.content, p.published, p.created_at, p.owner_id, u.email, u.created_at
-      from posts p join users u on u.id = p.owner_id
-     where p.id = new.id;
-  return null;
-end $$;`)
+    this.addSql(STREAM_POST_CHANGED_COLUMNS)
     this.addSql(`create or replace function "stream_posts_truncated"() returns trigger language plpgsql as $$
 begin
   perform pg_advisory_xact_lock_shared(${WRITER_LOCK});

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import t from 'tap'
 import { createEventReader, eventKnown, eventsBetween, issueTicket, latestEventId, pruneFeed, redeemTicket } from '../../db/queries/stream.js'
-import { build, createUser, sql } from '../helpers/app.js'
+import { build, createPost, createUser, sql } from '../helpers/app.js'
 
 // The change feed of GET /stream: triggers write one event per committed change, whoever
 // makes it, and the reader hands them out in order without skipping one still committing.
@@ -69,6 +69,21 @@ t.test('a count is an event when it changes, and not for a post its own transact
     client.release()
   }
   t.same((await reader.read(app.pg)).map(event => [event.type, event.postId]), [['post.updated', post.id], ['post.deleted', post.id]])
+})
+
+t.test('plain SQL that changes what a post shows from elsewhere: its owner, or its id', async t => {
+  const app = await build(t)
+  const [ada, bob] = [await createUser(app), await createUser(app)]
+  const [first, second, bobs] = [await createPost(app, ada), await createPost(app, ada), await createPost(app, bob)]
+  const reader = createEventReader(await latestEventId(app.pg))
+  await sql(app, 'update users set email = ? where id = ?', ['renamed@example.com', ada.id])
+  const renamed = await reader.read(app.pg)
+  t.same(renamed.map(event => [event.type, event.postId]), [['post.updated', first.id], ['post.updated', second.id]], 'each of the owner\'s posts, and no other')
+  t.same(renamed.map(event => JSON.parse(event.data).owner.email), ['renamed@example.com', 'renamed@example.com'])
+  await sql(app, 'update users set password = ? where id = ?', ['not shown', ada.id])
+  t.same(await reader.read(app.pg), [], 'a password shows in no post: no event')
+  await sql(app, 'update posts set id = ? where id = ?', [bobs.id + 1000, bobs.id])
+  t.same((await reader.read(app.pg)).map(event => [event.type, event.postId]), [['post.deleted', bobs.id], ['post.updated', bobs.id + 1000]], 'a new id: the old one is gone')
 })
 
 t.test('a TRUNCATE of posts, direct or by a cascade from users, is one post.deleted per post', async t => {

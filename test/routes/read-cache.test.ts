@@ -125,6 +125,24 @@ t.test('while the feed waits behind a transaction still committing, what was com
   t.equal((await read(app, ada, url)).votes, 1, 'and the cache has the vote once the feed gets past it')
 })
 
+t.test('plain SQL that changes a post from elsewhere (its owner\'s email, its id) is in the next read', async t => {
+  const app = await build(t)
+  const ada = await createUser(app)
+  const post = await createPost(app, ada)
+  await serving(app, ada)
+  for (let i = 0; i < 2; i++) {
+    await read(app, ada, `/posts/${post.id}`)
+    await read(app, ada, '/posts?limit=5')
+  }
+  await sql(app, 'update users set email = ? where id = ?', ['renamed@example.com', ada.id])
+  t.equal((await read(app, ada, `/posts/${post.id}`)).Post.owner.email, 'renamed@example.com', 'the post')
+  t.equal((await read(app, ada, '/posts?limit=5'))[0].Post.owner.email, 'renamed@example.com', 'a page')
+  await read(app, ada, `/posts/${post.id}`)
+  await sql(app, 'update posts set id = ? where id = ?', [post.id + 1000, post.id])
+  t.equal((await app.inject({ url: `/posts/${post.id}`, headers: ada.headers })).statusCode, 404, 'the old id is gone')
+  t.equal((await read(app, ada, `/posts/${post.id + 1000}`)).Post.id, post.id + 1000, 'the new one answers')
+})
+
 t.test('a windowed page takes in a post dated later when its time comes, and lets go of one that leaves the window', async t => {
   const app = await build(t)
   const ada = await createUser(app)
