@@ -58,7 +58,7 @@ t.test('primary, lagging replica, PgBouncer, Redis, two Postline hosts and nginx
   const { primary, replica } = await startStreamingPair(t, { applyDelayMs: APPLY_DELAY_MS, logStatements: true, reachableFrom: HOST_NETWORK })
   const pgBouncer = await startPgBouncer(primary.url, SERVER_CONNECTIONS, { listenEverywhere: true })
   t.teardown(pgBouncer.stop)
-  const redisPort = await startRedis(t)
+  const { port: redisPort } = await startRedis(t)
   if (sharedLoopback) t.comment(`the hosts share this machine's loopback: ${sharedLoopback}`)
   const places: NetworkHost[] = sharedLoopback
     ? [0, 1].map(() => ({ address: '127.0.0.1', gateway: '127.0.0.1', within: [] }))

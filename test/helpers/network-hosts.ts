@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
@@ -58,8 +58,8 @@ export async function addNetworkHost (t: Teardowns): Promise<NetworkHost> {
 export const redisServerMissing = (): string | false =>
   existsSync(REDIS_SERVER) ? false : `${REDIS_SERVER} is not installed (on Debian or Ubuntu: apt-get install -y redis-server)`
 
-/** A Redis of its own, on every address of this machine, keeping nothing on disk; its port. Stopped when the teardowns run. */
-export async function startRedis (t: Teardowns): Promise<number> {
+/** A Redis of its own, on every address of this machine, keeping nothing on disk: its port and process. Stopped when the teardowns run. */
+export async function startRedis (t: Teardowns): Promise<{ port: number, child: ChildProcess }> {
   const port = await freePort()
   const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '0.0.0.0', '--protected-mode', 'no', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
@@ -70,5 +70,5 @@ export async function startRedis (t: Teardowns): Promise<number> {
     if (/Ready to accept connections/.test(output)) return true
     if (child.exitCode !== null) throw new Error(`redis-server exited:\n${output}`)
   }, 10_000, () => `redis-server to start:\n${output}`)
-  return port
+  return { port, child }
 }

@@ -2,7 +2,9 @@ import { randomInt } from 'node:crypto'
 import { Socket } from 'node:net'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
+import { WritePositions } from '../../db/write-positions.js'
 import { build, createUser, sql, uniqueEmail } from '../helpers/app.js'
+import { redisServerMissing, startRedis } from '../helpers/network-hosts.js'
 
 const REDIS = { host: '127.0.0.1', port: 6379 }
 
@@ -115,4 +117,22 @@ t.test('with REDIS_URL, processes share the counts', { skip: !await redisAnswers
 t.test('with REDIS_URL unreachable, requests are served (and counted nowhere)', async t => {
   const app = await build(t, { config: { LOGIN_RATE_LIMIT: '1', RATE_LIMIT: '1', REDIS_URL: 'redis://127.0.0.1:1' } })
   for (let i = 0; i < 3; i++) t.equal((await app.inject({ url: '/' })).statusCode, 200, `request ${i + 1}`)
+})
+
+t.test('a Redis that stops answering holds no request up: each goes on without it within a moment', { skip: redisServerMissing() }, async t => {
+  const redis = await startRedis(t)
+  const app = await build(t, { config: { LOGIN_RATE_LIMIT: '5', RATE_LIMIT: '1000', REDIS_URL: `redis://127.0.0.1:${redis.port}` } })
+  const user = await createUser(app)
+  t.equal((await app.inject({ url: '/' })).statusCode, 200, 'counted in Redis while it answers')
+  redis.child.kill('SIGSTOP')
+  t.teardown(() => { redis.child.kill('SIGCONT') })
+  for (const [method, url, payload] of [['GET', '/'], ['GET', '/users/me'], ['POST', '/posts', { title: 'Redis frozen', content: 'x' }]] as const) {
+    const started = Date.now()
+    const answer = await app.inject({ method, url, headers: user.headers, ...(payload ? { payload } : {}) })
+    t.ok(answer.statusCode < 300, `${method} ${url} answered ${answer.statusCode}`)
+    t.ok(Date.now() - started < 2000, `${method} ${url} within 2 s (${Date.now() - started} ms)`)
+  }
+  const started = Date.now()
+  t.equal(await new WritePositions(app.redis, 60_000).lastOf(user.id), Number.POSITIVE_INFINITY, 'a write position cannot be known: reads go to the primary')
+  t.ok(Date.now() - started < 1000, 'known to be unknown within a second')
 })
