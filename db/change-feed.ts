@@ -11,6 +11,8 @@ export interface ChangeFeedLog {
 
 export interface ChangeFeedOptions {
   url: string
+  /** The URL is a transaction-mode pooler's: no statement may keep a name. */
+  unnamedStatements?: boolean
   log: ChangeFeedLog
   /** How long the feed waits between reads: asked again after each. */
   intervalMs: () => number
@@ -36,7 +38,7 @@ export const CHANGE_FEED_APPLICATION = 'postline change feed'
  * carries on from the last event it read; if that event has left the replay window meanwhile,
  * it starts again from the newest and says so (`reset`).
  */
-export async function startChangeFeed ({ url, log, intervalMs, publish, reset, lost }: ChangeFeedOptions) {
+export async function startChangeFeed ({ url, unnamedStatements, log, intervalMs, publish, reset, lost }: ChangeFeedOptions) {
   let client: pg.Client | undefined
   let reader: ReturnType<typeof createEventReader> | undefined
   let timer: NodeJS.Timeout | undefined
@@ -67,7 +69,7 @@ export async function startChangeFeed ({ url, log, intervalMs, publish, reset, l
   async function connect (): Promise<pg.Client> {
     const began = Date.now()
     // A database that stops answering fails a read within the timeout: the feed counts as lost.
-    const fresh = await connectClient(url, { connectionTimeoutMillis: 2000, query_timeout: 2000, application_name: CHANGE_FEED_APPLICATION })
+    const fresh = await connectClient(url, { connectionTimeoutMillis: 2000, query_timeout: 2000, application_name: CHANGE_FEED_APPLICATION, unnamedStatements })
     const first = !reader
     // Heard at once, not at the next read: a connection ended under the feed stops what it vouches for.
     const ended = (err?: Error) => { if (client === fresh && !stopped) goneDown(err ?? new Error('the connection ended')) }

@@ -6,6 +6,8 @@ export interface ClientOptions {
   query_timeout?: number
   /** What pg_stat_activity shows for the connection. */
   application_name?: string
+  /** Every statement unnamed: the URL is a transaction-mode pooler's (see UnnamedStatementsClient). */
+  unnamedStatements?: boolean
 }
 
 /**
@@ -13,8 +15,8 @@ export interface ClientOptions {
  * stopping under it (a stop during start-up) rejects the query under way, and the event
  * pg emits as well would otherwise crash the process.
  */
-export async function connectClient (url: string, options: ClientOptions = {}): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, ...options })
+export async function connectClient (url: string, { unnamedStatements, ...options }: ClientOptions = {}): Promise<pg.Client> {
+  const client = new (unnamedStatements ? UnnamedStatementsClient : pg.Client)({ connectionString: url, ...options })
   client.on('error', () => {})
   try {
     await client.connect()

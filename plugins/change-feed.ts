@@ -44,6 +44,8 @@ export default fp(async function changeFeed (fastify) {
   function start () {
     starting ??= startChangeFeed({
       url: fastify.directDatabaseUrl,
+      // No DATABASE_DIRECT_URL beside a pooler: the feed reads through the pooler too.
+      unnamedStatements: !fastify.config.DATABASE_PREPARED_STATEMENTS && !fastify.config.DATABASE_DIRECT_URL,
       log,
       intervalMs: () => listeners.some(listener => listener.live?.()) ? LIVE_INTERVAL_MS : IDLE_INTERVAL_MS,
       publish: events => { for (const listener of listeners) listener.events(events) },

@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto'
 import t from 'tap'
+import { startChangeFeed } from '../../db/change-feed.js'
+import { withClient } from '../../db/client.js'
 import { createEventReader, eventKnown, eventsBetween, issueTicket, latestEventId, pruneFeed, redeemTicket } from '../../db/queries/stream.js'
 import { build, createPost, createUser, sql } from '../helpers/app.js'
+import { pgBouncerMissing, startPgBouncer } from '../helpers/pgbouncer.js'
 
 // The change feed of GET /stream: triggers write one event per committed change, whoever
 // makes it, and the reader hands them out in order without skipping one still committing.
@@ -189,4 +192,22 @@ t.test('a ticket is taken once, while fresh and while its token stands', async t
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout', headers: user.headers })).statusCode, 204)
   t.equal(await redeemTicket(app.pg, hash('ended')), undefined, 'its session ended')
   t.notOk(await issueTicket(app.pg, caller, hash('after'), payload.exp), 'none for an ended session')
+})
+
+t.test('through a transaction-mode pooler (no direct URL), the feed reads with unnamed statements', { skip: pgBouncerMissing() }, async t => {
+  const app = await build(t)
+  const pooler = await startPgBouncer(app.config.DATABASE_URL!, 2)
+  t.teardown(() => pooler.stop())
+  const user = await createUser(app)
+  const heard: string[] = []
+  const feed = await startChangeFeed({ url: pooler.url, unnamedStatements: true, log: { info: () => {}, warn: () => {} }, intervalMs: () => 10, publish: events => { for (const event of events) heard.push(event.type) }, reset: () => {} })
+  t.teardown(() => feed.stop())
+  // Other clients on the pooler's server connections meanwhile, so the feed's statements land on both.
+  const busy = Array.from({ length: 4 }, () => withClient(pooler.url, async client => { for (let i = 0; i < 50; i++) await client.query('select pg_sleep(0.002)') }))
+  for (let i = 0; i < 5; i++) {
+    await createPost(app, user)
+    t.ok(await feed.sync(), `read ${i + 1} reached the newest event`)
+  }
+  await Promise.all(busy)
+  t.same(heard, Array(5).fill('post.created'))
 })

@@ -32,7 +32,8 @@ export async function startPgBouncer (direct: string, serverConnections: number,
   chmodSync(dir, 0o755)
   const target = new URL(direct)
   const port = await freePort()
-  writeFileSync(join(dir, 'users.txt'), `"${decodeURIComponent(target.username)}" ""\n`)
+  // The server login uses this password (the embedded PostgreSQL has one; our machines trust).
+  writeFileSync(join(dir, 'users.txt'), `"${decodeURIComponent(target.username)}" "${decodeURIComponent(target.password)}"\n`)
   writeFileSync(join(dir, 'pgbouncer.ini'), `[databases]
 * = host=${target.hostname} port=${target.port || 5432}
 [pgbouncer]
