@@ -134,7 +134,10 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function getUser (request) {
     const { id } = request.params
-    const user = await fastify.read(null, db => findUserById(db, id))
+    // Anyone may ask; a token, when sent, says who asks, so that their own writes (an account
+    // just deleted) are in the answer whatever replica serves it.
+    const asker = await fastify.authenticate(request).then(() => request.caller, () => null)
+    const user = await fastify.read(asker, db => findUserById(db, id))
     if (!user) throw new UserNotFoundError(id)
     return user
   })

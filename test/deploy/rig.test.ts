@@ -146,6 +146,10 @@ t.test('primary, lagging replica, PgBouncer, Redis, two Postline hosts and nginx
       t.equal(json<PostOut>(await call(`${api}/posts/${id}`, { headers: writer.headers })).votes, 1, 'so is a vote')
     }
     t.ok(replicaLacked > 0, `the replica itself lacked the new post (${replicaLacked} of 4 times)`)
+    // Their account deleted: their own lookup of it (token sent) says so at once, on either host.
+    const { id: me } = json<{ id: number }>(await call(`${api}/users/me`, { headers: writer.headers }))
+    t.equal((await call(`${api}/users/me`, { method: 'DELETE', headers: writer.headers, json: { password: 'password123' } })).status, 204)
+    for (let i = 0; i < 2; i++) t.equal((await call(`${api}/users/${me}`, { headers: writer.headers })).status, 404, 'GET /users/{id} of the deleted account, by its owner')
   })
 
   await t.test('reads of a user who has not written are served by the replica', async t => {
