@@ -20,15 +20,34 @@ export class WritePositions {
   readonly #local = new Map<number, { position: number, until: number }>()
   /** The highest position forgotten to make room: a user without one of their own is held to it. */
   #forgotten = 0
+  /** Until when no position counts as known: Redis has just (re)connected, or failed to keep one. */
+  #doubtedUntil = 0
+  readonly #doubtMs: number
 
-  constructor (redis: Redis | undefined, keepMs: number) {
+  /**
+   * `doubtMs`: how long every position counts as unknown (reads go to the primary) after Redis
+   * connects again (it may have restarted empty, or missed the positions of writes made while
+   * it was away) and after a position could not be kept: as long as a replica may trail.
+   */
+  constructor (redis: Redis | undefined, keepMs: number, { doubtMs = 0 } = {}) {
     this.#redis = redis
     this.#keepMs = keepMs
+    this.#doubtMs = doubtMs
+    redis?.on('ready', () => this.#doubt())
+  }
+
+  #doubt () {
+    this.#doubtedUntil = Date.now() + this.#doubtMs
   }
 
   async record (userId: number, position: number): Promise<void> {
     if (this.#redis) {
-      await this.#redis.eval(RAISE_SCRIPT, 1, KEY_PREFIX + userId, position, this.#keepMs)
+      try {
+        await this.#redis.eval(RAISE_SCRIPT, 1, KEY_PREFIX + userId, position, this.#keepMs)
+      } catch (err) {
+        this.#doubt()
+        throw err
+      }
       return
     }
     const known = this.#local.get(userId)
@@ -41,9 +60,10 @@ export class WritePositions {
     }
   }
 
-  /** The user's last write position; 0 when none is remembered; Infinity when it cannot be known (Redis is down). */
+  /** The user's last write position; 0 when none is remembered; Infinity when it cannot be known (Redis is down, or just back). */
   async lastOf (userId: number): Promise<number> {
     if (this.#redis) {
+      if (Date.now() < this.#doubtedUntil) return Number.POSITIVE_INFINITY
       try {
         const stored = await this.#redis.get(KEY_PREFIX + userId)
         return stored === null ? 0 : Number(stored)

@@ -45,7 +45,7 @@ export default fp(async function replicas (fastify) {
   const options = { ...poolOptions(config), connectionTimeoutMillis: Math.min(config.DATABASE_POOL_TIMEOUT, 1000), checkoutLimitMillis: 2000 }
   const replicas = new ReadReplicas(urls, pg, options, config.DATABASE_READ_MAX_LAG, log)
   // A position is needed only while some replica still lags behind it.
-  const positions = new WritePositions(fastify.redis, config.DATABASE_READ_MAX_LAG + 60_000)
+  const positions = new WritePositions(fastify.redis, config.DATABASE_READ_MAX_LAG + 60_000, { doubtMs: config.DATABASE_READ_MAX_LAG })
   fastify.addHook('onClose', () => replicas.close())
   await replicas.start()
 

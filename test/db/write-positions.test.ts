@@ -47,3 +47,24 @@ t.test('in Redis: shared by every process, and only ever raised', { skip: redisM
   other.disconnect()
   t.equal(await there.lastOf(user), Number.POSITIVE_INFINITY, 'when Redis cannot answer, no replica is good enough: reads go to the primary')
 })
+
+t.test('in Redis: just after Redis connects again, no position counts as known for a while', { skip: redisMissing }, async t => {
+  const user = 200_000 + (process.pid % 100_000)
+  const client = new Redis(url)
+  t.teardown(async () => {
+    await probe.del(`postline-write-position:${user}`)
+    client.disconnect()
+  })
+  await new Promise(resolve => client.once('ready', resolve))
+  const positions = new WritePositions(client, 60_000, { doubtMs: 300 })
+  await new Promise(resolve => setTimeout(resolve, 350))
+  await positions.record(user, 1234)
+  t.equal(await positions.lastOf(user), 1234, 'known while Redis stays')
+  // As after a restart that emptied it: the connection drops, and the position is gone.
+  await probe.del(`postline-write-position:${user}`)
+  client.disconnect(true)
+  await new Promise(resolve => client.once('ready', resolve))
+  t.equal(await positions.lastOf(user), Number.POSITIVE_INFINITY, 'back: unknown for a while (reads go to the primary)')
+  await new Promise(resolve => setTimeout(resolve, 350))
+  t.equal(await positions.lastOf(user), 0, 'then as Redis holds it')
+})
