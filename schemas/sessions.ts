@@ -26,12 +26,13 @@ export const isSessionId = (id: string): boolean => UUID.test(id)
 export const SessionParamsSchema = Type.Object({ id: Type.String({ description: 'A session\'s id', examples: ['9b2f6c1e-8a4d-4f7e-9c3b-2d1e0f5a6b7c'] }) })
 
 export const PasswordChangeSchema = Type.Object({
-  current_password: Type.String({ minLength: 1, examples: ['correct horse'] }),
+  // An empty one is a wrong one (403), as any other that is not the password.
+  current_password: Type.String({ examples: ['correct horse'] }),
   new_password: PasswordSchema
 }, { title: 'PasswordChange', description: 'The current password and its replacement (8 to 72 bytes, as registration takes)' })
 
 export const AccountDeletionSchema = Type.Object({
-  password: Type.String({ minLength: 1, examples: ['correct horse'] })
+  password: Type.String({ examples: ['correct horse'] })
 }, { title: 'AccountDeletion', description: 'The account\'s password, to confirm' })
 
 export const TokenFormSchema = Type.Object({

@@ -339,6 +339,7 @@ t.test('password change: 403 and nothing changes on a wrong current password; el
   t.strictSame(wrong.json(), { detail: 'Invalid Credentials' })
   t.equal((await sql(app, 'select password from users where id = ?', [user.id]))[0]!.password, hashBefore, 'the hash is unchanged')
   t.equal(await status(me(app, other.access_token)), 200, 'the other sessions stay')
+  t.equal(await status(change({ current_password: '', new_password: 'another password' })), 403, 'an empty current password is a wrong one')
 
   for (const [name, payload, field] of [
     ['too short', { current_password: user.password, new_password: 'short' }, 'new_password'],
@@ -378,6 +379,7 @@ t.test('account deletion: 403 and nothing deleted on a wrong password; else the 
   t.equal(wrong.statusCode, 403)
   t.strictSame(wrong.json(), { detail: 'Invalid Credentials' })
   t.equal(await countRows(app, 'users where id = ?', [user.id]), 1, 'nothing deleted')
+  t.equal((await remove({ password: '' })).statusCode, 403, 'an empty password is a wrong one')
   t.equal((await remove()).statusCode, 422, 'no body')
   t.equal((await remove({})).statusCode, 422, 'no password')
   assertUnauthorized(t, await app.inject({ method: 'DELETE', url: '/users/me', headers: bearer('not.a.token') }), 'a bad token')
