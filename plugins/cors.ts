@@ -6,12 +6,28 @@ import fp from 'fastify-plugin'
  * CORS for the origins in CORS_ORIGINS (comma-separated); `*` allows any origin, but then
  * without credentials. Every route also answers OPTIONS with 204 and the path's methods in
  * `Allow` (RFC 9110), CORS or not; a preflight from an allowed origin gets CORS's headers too.
+ * The same methods make the `Allow` of a 405 (see the errors plugin).
  */
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The methods a path (without its query) answers, as `Allow` lists them; undefined for a path no route has. */
+    allowedMethods: (path: string) => string | undefined
+  }
+}
+
+/** A route's URL (`/posts/:id`) as a pattern of request paths. */
+const pathPattern = (url: string) => new RegExp(`^${url.split('/').map(part => part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('/')}/?$`)
+
 export default fp(async function corsPlugin (fastify) {
   const origins = fastify.config.CORS_ORIGINS.split(',').map(origin => origin.trim()).filter(Boolean)
   const anyOrigin = origins.includes('*')
   // Registered before CORS, so that it sees CORS's own catch-all route.
   const methodsByUrl = new Map<string, Set<string>>()
+  const patterns: Array<{ pattern: RegExp, allowed: Set<string> }> = []
+  fastify.decorate('allowedMethods', (path: string) => {
+    const allowed = patterns.find(({ pattern }) => pattern.test(path))?.allowed
+    return allowed && [...allowed].sort().join(', ')
+  })
   fastify.addHook('onRoute', function answerOptions (route) {
     const methods = ([] as HTTPMethods[]).concat(route.method)
     // @fastify/cors's catch-all OPTIONS route would answer paths that do not exist.
@@ -24,6 +40,7 @@ export default fp(async function corsPlugin (fastify) {
     }
     const allowed = new Set<string>([...methods, 'OPTIONS'])
     methodsByUrl.set(route.url, allowed)
+    patterns.push({ pattern: pathPattern(route.url), allowed })
     fastify.route({
       method: 'OPTIONS',
       url: route.url,

@@ -56,7 +56,10 @@ export default fp(async function errors (fastify) {
     return reply.code(status >= 500 && status < 600 ? status : 500).send({ detail: 'Internal Server Error' })
   })
 
-  fastify.setNotFoundHandler(function notFound (_request, reply) {
+  // A path that exists with another method: 405 with its methods, as FastAPI answers.
+  fastify.setNotFoundHandler(function notFound (request, reply) {
+    const allowed = fastify.hasDecorator('allowedMethods') ? fastify.allowedMethods(request.url.split('?', 1)[0]!) : undefined
+    if (allowed) return reply.code(405).header('allow', allowed).send({ detail: 'Method Not Allowed' })
     return reply.code(404).send({ detail: 'Not Found' })
   })
 }, { name: 'errors' })

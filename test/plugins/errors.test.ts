@@ -11,6 +11,25 @@ interface DetailEntry {
 
 const jsonHeaders = { 'content-type': 'application/json' }
 
+t.test('a path that exists answers another method with 405 and its methods in Allow, as FastAPI does; one that does not, 404', async t => {
+  const app = await build(t)
+  for (const [method, url, allow] of [
+    ['DELETE', '/users', 'OPTIONS, POST'],
+    ['PUT', '/vote', 'OPTIONS, POST'],
+    ['PATCH', '/', 'GET, HEAD, OPTIONS'],
+    ['POST', '/posts/12?x=1', 'DELETE, GET, HEAD, OPTIONS, PATCH, PUT']
+  ] as const) {
+    const answer = await app.inject({ method, url })
+    t.equal(answer.statusCode, 405, `${method} ${url}`)
+    t.strictSame(answer.json(), { detail: 'Method Not Allowed' })
+    t.equal(answer.headers.allow, allow)
+  }
+  for (const [method, url] of [['GET', '/nowhere'], ['DELETE', '/posts/12/votes'], ['GET', '/posts/']] as const) {
+    const answer = await app.inject({ method, url })
+    t.equal(answer.statusCode, method === 'GET' && url === '/posts/' ? 401 : 404, `${method} ${url}`)
+  }
+})
+
 t.test('malformed JSON is a 422 with a json_invalid entry located in the body', async t => {
   const app = await build(t)
   const response = await app.inject({ method: 'POST', url: '/users', headers: jsonHeaders, payload: '{"email": "a@example.com", ' })
