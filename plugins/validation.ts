@@ -20,11 +20,19 @@ function createAjv (options: Options): Ajv {
   return ajv
 }
 
-interface ObjectSchema { properties?: Record<string, { type?: unknown }> }
+interface ObjectSchema { properties?: Record<string, { type?: unknown, items?: { type?: unknown } }> }
 type Validator = ((data: unknown) => boolean) & { errors?: ValidateFunction['errors'] }
 
 /** A decimal integer as pydantic reads one from text: a sign, digits, and zeros after a point ('2.0'). */
 const DECIMAL_INTEGER = /^[+-]?\d+(\.0*)?$/
+
+/** A text as an integer field's value: a decimal integer's number, else NaN (anything not text is left as it is). */
+function readInteger (value: unknown): unknown {
+  if (typeof value !== 'string') return value
+  const text = value.trim()
+  const number = DECIMAL_INTEGER.test(text) ? Number(text) : NaN
+  return Number.isFinite(number) ? number : NaN
+}
 
 /**
  * Integer fields of text (paths, query strings) are read here rather than by Ajv's coercion,
@@ -34,17 +42,18 @@ const DECIMAL_INTEGER = /^[+-]?\d+(\.0*)?$/
  * refuses as not an integer.
  */
 function readingIntegers (schema: ObjectSchema, validate: ValidateFunction): Validator {
-  const integers = Object.entries(schema.properties ?? {}).filter(([, field]) => field.type === 'integer').map(([name]) => name)
-  if (integers.length === 0) return validate
+  const fields = Object.entries(schema.properties ?? {})
+  const integers = fields.filter(([, field]) => field.type === 'integer').map(([name]) => name)
+  // Repeated parameters (`?post_id=1&post_id=2`): each item is read alike.
+  const integerLists = fields.filter(([, field]) => field.type === 'array' && field.items?.type === 'integer').map(([name]) => name)
+  if (integers.length === 0 && integerLists.length === 0) return validate
   const read: Validator = (data: unknown) => {
     if (data !== null && typeof data === 'object') {
-      const fields = data as Record<string, unknown>
-      for (const name of integers) {
-        const value = fields[name]
-        if (typeof value !== 'string') continue
-        const text = value.trim()
-        const number = DECIMAL_INTEGER.test(text) ? Number(text) : NaN
-        fields[name] = Number.isFinite(number) ? number : NaN
+      const values = data as Record<string, unknown>
+      for (const name of integers) values[name] = readInteger(values[name])
+      for (const name of integerLists) {
+        const value = values[name]
+        values[name] = Array.isArray(value) ? value.map(readInteger) : readInteger(value)
       }
     }
     const valid = validate(data)

@@ -44,7 +44,7 @@ t.test('bad requests: no token, bad post_id, a refused ticket', async t => {
   const none = await fetch(`${base}/stream?post_id=x`)
   t.equal(none.status, 401, 'the token before validation')
   t.equal((await none.json()).detail, 'Not authenticated')
-  for (const query of ['post_id=x', 'post_id=0', `${Array.from({ length: 101 }, (_, i) => `post_id=${i + 1}`).join('&')}`]) {
+  for (const query of ['post_id=x', 'post_id=0', 'post_id=0x10', 'post_id=5&post_id=1e0', 'post_id=%20', `${Array.from({ length: 101 }, (_, i) => `post_id=${i + 1}`).join('&')}`]) {
     const response = await fetch(`${base}/stream?${query}`, { headers: ada.headers })
     t.equal(response.status, 422, query.slice(0, 20))
     t.same((await response.json()).detail[0].loc.slice(0, 2), ['query', 'post_id'])
