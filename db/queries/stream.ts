@@ -157,10 +157,15 @@ export interface ReplayWindow {
   events: number
 }
 
-/** Drops the events outside the replay window, and expired tickets. */
+/**
+ * Drops the events outside the replay window, and expired tickets. Only a run of the oldest ids
+ * goes: an event is dated when its transaction began but numbered at its commit, so a long
+ * transaction's event can be older than events numbered before it, and dropping it alone would
+ * leave a hole that a replay across it could not see.
+ */
 export async function pruneFeed (db: Queryable, window: ReplayWindow): Promise<void> {
   await db.query(`delete from stream_events
-    where created_at < now() - make_interval(mins => $1::int)
+    where id < coalesce((select min(id) from stream_events where created_at >= now() - make_interval(mins => $1::int)), 9223372036854775807)
       and id < (select id from stream_events order by id desc offset greatest($2::int - 1, 0) limit 1)`, [window.minutes, window.events])
   await db.query('delete from stream_tickets where expires_at < now()')
 }

@@ -168,6 +168,15 @@ t.test('replay reads a known id onwards; the window keeps recent events and the 
   await pruneFeed(app.pg, { minutes: 5, events: 3 })
   t.same((await sql<{ id: string }>(app, 'select id from stream_events where id >= ? order by id', [ids[0]])).map(row => Number(row.id)), ids.slice(3), 'old and beyond the newest three: gone')
   t.notOk(await eventKnown(app.pg, ids[0]!), 'a pruned id is unknown')
+
+  // A long transaction's event is dated when it began, numbered when it ended: older than ids
+  // before it. It is kept while any older id is, so that no replay passes over a hole.
+  await sql(app, 'update stream_events set created_at = case when id = ? then now() - interval \'10 minutes\' else now() end where id >= ?', [ids[4], ids[3]])
+  await pruneFeed(app.pg, { minutes: 5, events: 1 })
+  t.same((await sql<{ id: string }>(app, 'select id from stream_events where id >= ? order by id', [ids[0]])).map(row => Number(row.id)), ids.slice(3), 'an old event between newer ones stays')
+  await sql(app, 'update stream_events set created_at = now() - interval \'10 minutes\' where id >= ?', [ids[0]])
+  await pruneFeed(app.pg, { minutes: 5, events: 1 })
+  t.same((await sql<{ id: string }>(app, 'select id from stream_events where id >= ? order by id', [ids[0]])).map(row => Number(row.id)), ids.slice(5), 'all old: the newest one stays')
 })
 
 t.test('a ticket is taken once, while fresh and while its token stands', async t => {
