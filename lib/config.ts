@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { parseEnv } from 'node:util'
+import { parseEnvFile } from './env-file.js'
 import { Ajv } from 'ajv'
 import { Type, type Static } from 'typebox'
 
@@ -70,11 +70,11 @@ export class ConfigError extends Error {
   name = 'ConfigError'
 }
 
-/** Reads `.env` from the working directory; the process environment wins over it. */
+/** Reads `.env` from the working directory (see parseEnvFile); the process environment wins over it. */
 export function readEnvironment (envFile = '.env'): ConfigSource {
   let fromFile: ConfigSource = {}
   try {
-    fromFile = parseEnv(readFileSync(envFile, 'utf8'))
+    fromFile = parseEnvFile(readFileSync(envFile, 'utf8'), process.env)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }

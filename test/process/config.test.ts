@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { ConfigError, DEVELOPMENT_SECRET_KEY, loadConfig, readEnvironment, type ConfigSource } from '../../lib/config.js'
+import { parseEnvFile } from '../../lib/env-file.js'
 import { createEmptyDatabase } from '../helpers/app.js'
 import { spawnServer, startServer, waitFor } from '../helpers/server-process.js'
 import { projectRoot } from '../../lib/project-root.js'
@@ -148,6 +149,39 @@ t.test('readEnvironment reads a .env file, and the process environment wins over
   t.equal(config.ACCESS_TOKEN_EXPIRE_MINUTES, 15)
   t.equal(config.LOG_LEVEL, 'error')
 })
+
+/* eslint-disable no-template-curly-in-string -- the text of a .env file, not templates */
+t.test('a .env file is read as python-dotenv reads it: # inside a value, quotes, escapes, ${NAME}', async t => {
+  const text = [
+    '# a comment',
+    'SECRET_KEY=k9#Qx2-and-more   # a comment after a space',
+    'DATABASE_PASSWORD=s3cr#t!pw',
+    'HASH_FIRST=#abc',
+    'export EXPORTED = spaced value  ',
+    'SINGLE=\'raw \\n ${SECRET_KEY} # kept\'',
+    'DOUBLE="line one\\nline two # kept \\" quote"',
+    'MULTI="first',
+    'second"',
+    'AFTER_MULTI=yes',
+    'NESTED=${DATABASE_PASSWORD}@${FROM_ENVIRONMENT}/${MISSING:-fallback}',
+    'EMPTY=',
+    'not a line at all',
+    ''
+  ].join('\n')
+  t.strictSame(parseEnvFile(text, { FROM_ENVIRONMENT: 'env' }), {
+    SECRET_KEY: 'k9#Qx2-and-more',
+    DATABASE_PASSWORD: 's3cr#t!pw',
+    HASH_FIRST: '#abc',
+    EXPORTED: 'spaced value',
+    SINGLE: 'raw \\n ${SECRET_KEY} # kept',
+    DOUBLE: 'line one\nline two # kept " quote',
+    MULTI: 'first\nsecond',
+    AFTER_MULTI: 'yes',
+    NESTED: 's3cr#t!pw@env/fallback',
+    EMPTY: ''
+  })
+})
+/* eslint-enable no-template-curly-in-string */
 
 t.test('readEnvironment without a .env file is the process environment', async t => {
   const name = `POSTLINE_TEST_ONLY_PROCESS_${randomBytes(4).toString('hex').toUpperCase()}`
