@@ -1,6 +1,6 @@
 import { accessSync, constants, mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import type { Config } from '../lib/config.js'
+import { urlHost, type Config } from '../lib/config.js'
 import { EmbeddedPostgresError, embeddedUrl, runningPostmaster, startEmbeddedPostgres, type EmbeddedPostgresProblem } from './embedded-postgres.js'
 import { projectRoot } from '../lib/project-root.js'
 import { StartupError } from '../lib/startup-error.js'
@@ -39,7 +39,7 @@ export async function resolveDatabase (config: Config, log: (message: string) =>
   if (config.DATABASE_URL) return { url: config.DATABASE_URL, directUrl: config.DATABASE_DIRECT_URL ?? config.DATABASE_URL }
   if (PART_KEYS.some(key => config[key] !== undefined)) {
     const url = new URL('postgresql://localhost')
-    url.hostname = config.DATABASE_HOSTNAME ?? 'localhost'
+    url.hostname = urlHost(config.DATABASE_HOSTNAME ?? 'localhost')
     url.port = String(config.DATABASE_PORT ?? 5432)
     url.username = encodeURIComponent(config.DATABASE_USERNAME ?? 'postgres')
     url.password = encodeURIComponent(config.DATABASE_PASSWORD ?? '')

@@ -104,6 +104,16 @@ export function parseTrustProxy (value: string): boolean | number | string[] {
   return entries
 }
 
+/** DATABASE_HOSTNAME as a URL's host (an IPv6 address in brackets); a name no URL can hold stops start-up. */
+export function urlHost (hostname: string): string {
+  const host = isIP(hostname) === 6 ? `[${hostname}]` : hostname
+  const url = new URL('postgresql://placeholder')
+  url.hostname = host
+  // A URL keeps its old host when it is given one it cannot hold.
+  if (url.hostname.toLowerCase() !== host.toLowerCase()) throw new ConfigError(`Invalid configuration: DATABASE_HOSTNAME must be a host name or an IP address (got ${JSON.stringify(hostname)})`)
+  return host
+}
+
 export function loadConfig (source: ConfigSource = readEnvironment()): Config {
   const candidate: Record<string, unknown> = {}
   for (const key of Object.keys(ConfigSchema.properties)) {
@@ -121,6 +131,7 @@ export function loadConfig (source: ConfigSource = readEnvironment()): Config {
     throw new ConfigError('Invalid configuration: SECRET_KEY must be set to a random string of at least 32 characters when NODE_ENV is production')
   }
   parseTrustProxy(config.TRUST_PROXY)
+  if (config.DATABASE_HOSTNAME !== undefined) urlHost(config.DATABASE_HOSTNAME)
   if (config.DATABASE_READ_URLS && config.WEB_CONCURRENCY > 1 && !config.REDIS_URL) {
     // Each process would know only its own users' writes: a read on another could miss them.
     throw new ConfigError('Invalid configuration: DATABASE_READ_URLS with WEB_CONCURRENCY above 1 needs REDIS_URL, where every process finds each user\'s last write')

@@ -5,6 +5,7 @@ import pg from 'pg'
 import t, { type Test } from 'tap'
 import { ConfigError, DEVELOPMENT_SECRET_KEY, loadConfig, readEnvironment, type ConfigSource } from '../../lib/config.js'
 import { parseEnvFile } from '../../lib/env-file.js'
+import { resolveDatabase } from '../../db/database.js'
 import { createEmptyDatabase } from '../helpers/app.js'
 import { spawnServer, startServer, waitFor } from '../helpers/server-process.js'
 import { projectRoot } from '../../lib/project-root.js'
@@ -34,6 +35,8 @@ function setEnv (t: Test, name: string, value: string | undefined) {
 
 const BAD_VALUES: [name: string, value: string][] = [
   ['PORT', 'abc'],
+  ['DATABASE_HOSTNAME', 'db host'],
+  ['DATABASE_HOSTNAME', 'a/b'],
   ['PORT', '70000'],
   ['BCRYPT_ROUNDS', '2'],
   ['LOG_LEVEL', 'loud'],
@@ -55,6 +58,14 @@ t.test('a bad value is refused with one line naming the variable', async t => {
     t.type(error, ConfigError, `${name}=${value}`)
     t.match(error?.message, new RegExp(`\\b${name}\\b`), `${name}=${value} is named`)
     t.notMatch(error?.message, /\n/, `${name}=${value} is one line`)
+  }
+})
+
+t.test('DATABASE_HOSTNAME: a name or an address, IPv6 too, in the URL the parts make', async t => {
+  for (const [host, expected] of [['db.example.com', 'db.example.com'], ['10.0.0.5', '10.0.0.5'], ['::1', '[::1]']]) {
+    const database = await resolveDatabase(loadConfig({ DATABASE_HOSTNAME: host, DATABASE_PASSWORD: 'p#w' }), () => {})
+    t.equal(new URL(database.url).host, `${expected}:5432`, host)
+    t.equal(decodeURIComponent(new URL(database.url).password), 'p#w')
   }
 })
 
