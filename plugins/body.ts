@@ -12,7 +12,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
  * like any other unknown field.
  */
 export default fp(async function body (fastify) {
-  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, function parseJson (_request, bytes, done) {
+  const parseJson = function parseJson (_request: unknown, bytes: string | Buffer, done: (err: Error | null, body?: unknown) => void) {
     if (bytes.length === 0) return done(null, undefined)
     let parsed: unknown
     try {
@@ -22,7 +22,10 @@ export default fp(async function body (fastify) {
       return done(new UnprocessableError(invalidJson), undefined)
     }
     done(null, parsed)
-  })
+  }
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseJson)
+  // As FastAPI, any JSON-based type (`application/merge-patch+json`, `application/vnd.api+json`).
+  fastify.addContentTypeParser(/^application\/[^\s;]+\+json\s*(;|$)/i, { parseAs: 'buffer' }, parseJson)
 
   // Text is no JSON: a JSON route sent text/plain answers 415, not a 422 about its shape.
   fastify.removeContentTypeParser('text/plain')

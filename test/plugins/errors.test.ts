@@ -110,6 +110,12 @@ t.test('a body sent without a Content-Type is read as JSON, as FastAPI reads it'
   t.strictSame(login.json().detail.map((entry: DetailEntry) => entry.loc), [['body', 'username'], ['body', 'password']])
   // A declared type that is not JSON stays a 415.
   t.equal((await send('POST', '/posts', { title: 'x', content: 'y' }, { ...user.headers, 'content-type': 'text/csv' })).statusCode, 415)
+  // A JSON-based one is JSON, as in FastAPI.
+  const merged = await send('PATCH', `/posts/${id}`, { title: 'merge-patched' }, { ...user.headers, 'content-type': 'application/merge-patch+json' })
+  t.equal(merged.statusCode, 200, 'application/merge-patch+json')
+  t.equal(merged.json().title, 'merge-patched')
+  t.equal((await send('POST', '/posts', { title: 'x', content: 'y' }, { ...user.headers, 'content-type': 'application/vnd.api+json; charset=utf-8' })).statusCode, 201, 'application/vnd.api+json')
+  t.equal((await send('POST', '/posts', '{"title": ', { ...user.headers, 'content-type': 'application/problem+json' })).statusCode, 422, 'and malformed, a 422')
 })
 
 t.test('validation reports every problem in the body, one entry each', async t => {
