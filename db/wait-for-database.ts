@@ -18,6 +18,15 @@ function missingDatabase (url: string): StartupError {
   return new StartupError(`database "${name}" does not exist on ${hostname}:${port || 5432}: create it (${createdb}) or name another one in DATABASE_URL (or DATABASE_NAME)`)
 }
 
+// SQLSTATE class 28, invalid authorization: no such role, a wrong password, no pg_hba entry.
+const REFUSED_LOGIN = '28'
+
+/** The one line for a login the server refuses (its reason, never the password). */
+function refusedLogin (url: string, err: Error): StartupError {
+  const username = decodeURIComponent(new URL(url).username) || 'postgres'
+  return new StartupError(`database ${describeDatabase(url)} refuses user "${username}": ${err.message}; set the user and password in DATABASE_URL (or DATABASE_USERNAME and DATABASE_PASSWORD)`)
+}
+
 export interface WaitOptions {
   /** Give up after this many seconds (0: one attempt). */
   timeoutSeconds: number
@@ -50,6 +59,7 @@ export async function waitForDatabase (url: string, options: WaitOptions): Promi
       return
     } catch (err) {
       if ((err as { code?: string }).code === NO_SUCH_DATABASE) throw missingDatabase(url)
+      if ((err as { code?: string }).code?.startsWith(REFUSED_LOGIN)) throw refusedLogin(url, err as Error)
       if (!isConnectionFailure(err as Error)) throw err
       const reason = (err as Error).message || (err as { code?: string }).code || 'unreachable'
       const left = deadline - Date.now()

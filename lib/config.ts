@@ -132,6 +132,12 @@ export function loadConfig (source: ConfigSource = readEnvironment()): Config {
   }
   parseTrustProxy(config.TRUST_PROXY)
   if (config.DATABASE_HOSTNAME !== undefined) urlHost(config.DATABASE_HOSTNAME)
+  for (const name of ['DATABASE_URL', 'DATABASE_DIRECT_URL', 'DATABASE_READ_URLS'] as const) {
+    for (const url of config[name]?.split(',').filter(Boolean) ?? []) {
+      // Not echoed: it may hold a password.
+      if (!URL.canParse(url.trim())) throw new ConfigError(`Invalid configuration: ${name} must be postgresql://user:password@host:port/database (one of its URLs cannot be read: a port above 65535, a space, an unescaped character)`)
+    }
+  }
   if (config.DATABASE_READ_URLS && config.WEB_CONCURRENCY > 1 && !config.REDIS_URL) {
     // Each process would know only its own users' writes: a read on another could miss them.
     throw new ConfigError('Invalid configuration: DATABASE_READ_URLS with WEB_CONCURRENCY above 1 needs REDIS_URL, where every process finds each user\'s last write')

@@ -36,6 +36,9 @@ function setEnv (t: Test, name: string, value: string | undefined) {
 const BAD_VALUES: [name: string, value: string][] = [
   ['PORT', 'abc'],
   ['DATABASE_HOSTNAME', 'db host'],
+  ['DATABASE_URL', 'postgresql://postgres@127.0.0.1:99999/postline'],
+  ['DATABASE_DIRECT_URL', 'postgresql://postgres@127.0.0.1:port/postline'],
+  ['DATABASE_READ_URLS', 'postgresql://r1/postline,postgresql://r2:70000/postline'],
   ['DATABASE_HOSTNAME', 'a/b'],
   ['PORT', '70000'],
   ['BCRYPT_ROUNDS', '2'],
@@ -211,6 +214,16 @@ t.test('the server refuses to start on a bad variable, with one line naming it',
   const lines = server.output().split('\n').filter(line => line.trim())
   t.equal(lines.length, 1, server.output())
   t.match(lines[0], /\bPORT\b/)
+  t.notMatch(server.output(), /\n\s+at /, 'no stack trace')
+})
+
+t.test('a database that refuses the login stops start-up with one line saying so', async t => {
+  const server = spawnServer(t, { DATABASE_URL: 'postgresql://no_such_role_here@127.0.0.1:5432/postgres' })
+  const { code } = await waitFor(server.exited, 60_000, 'the server to exit')
+  t.not(code, 0)
+  const lines = server.output().split('\n').filter(line => line.trim())
+  t.equal(lines.length, 1, server.output())
+  t.match(lines[0], /refuses user .*no_such_role_here.*DATABASE_URL/)
   t.notMatch(server.output(), /\n\s+at /, 'no stack trace')
 })
 
