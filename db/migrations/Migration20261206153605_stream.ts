@@ -2,8 +2,8 @@ import { Migration } from '@mikro-orm/migrations'
 
 // Held (shared) by every transaction from the moment it numbers an event until it ends, so
 // the stream's reader can tell which transactions may still fill a gap in the numbering.
-// The same two keys are in db/queries/stream.ts.
-const WRITER_LOCK = '1886352244, 1'
+// The same two keys are in db/queries/stream.ts; the later migrations' functions take it too.
+export const WRITER_LOCK = '1886352244, 1'
 
 // A post as the API shows it, with its owner; timestamps in UTC (the functions below set it).
 const POST_JSON = `json_build_object('id', p.id, 'title', p.title, 'content', p.content, 'published', p.published,

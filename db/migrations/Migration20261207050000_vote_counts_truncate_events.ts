@@ -1,7 +1,5 @@
 import { Migration } from '@mikro-orm/migrations'
-
-// The stream's writers' lock (migration 20261206153605), held as an event is numbered.
-const WRITER_LOCK = '1886352244, 1'
+import { WRITER_LOCK } from './Migration20261206153605_stream.js'
 
 // The function as this migration made it (a later one restores it when it is undone).
 export const STREAM_VOTE_COUNTS_TRUNCATED = `create function "stream_vote_counts_truncated"() returns trigger language plpgsql as $$

@@ -1,9 +1,6 @@
 import { Migration } from '@mikro-orm/migrations'
-import { STREAM_POST_CHANGED, STREAM_POSTS_TRUNCATED, STREAM_VOTES_CHANGED } from './Migration20261206153605_stream.js'
+import { STREAM_POST_CHANGED, STREAM_POSTS_TRUNCATED, STREAM_VOTES_CHANGED, WRITER_LOCK } from './Migration20261206153605_stream.js'
 import { STREAM_VOTE_COUNTS_TRUNCATED } from './Migration20261207050000_vote_counts_truncate_events.js'
-
-// The stream's writers' lock (migration 20261206153605), held as an event is numbered.
-const WRITER_LOCK = '1886352244, 1'
 
 const replaced = (definition: string) => definition.replace('create function', 'create or replace function')
 

@@ -1,9 +1,6 @@
 import { Migration } from '@mikro-orm/migrations'
-import { VOTE_COUNTS_STREAM_UPDATE } from './Migration20261206153605_stream.js'
+import { VOTE_COUNTS_STREAM_UPDATE, WRITER_LOCK } from './Migration20261206153605_stream.js'
 import { STREAM_VOTES_CHANGED_COLUMNS } from './Migration20261207211508_stream_event_columns.js'
-
-// The stream's writers' lock (migration 20261206153605), held as an event is numbered.
-const WRITER_LOCK = '1886352244, 1'
 
 /**
  * Hand-written: a vote's event costs its transaction less. Its count is read from `vote_counts`

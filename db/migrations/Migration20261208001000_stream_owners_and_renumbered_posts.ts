@@ -1,8 +1,12 @@
 import { Migration } from '@mikro-orm/migrations'
+import { WRITER_LOCK } from './Migration20261206153605_stream.js'
 import { STREAM_POST_CHANGED_COLUMNS } from './Migration20261207211508_stream_event_columns.js'
 
-// The stream's writers' lock (migration 20261206153605), held as an event is numbered.
-const WRITER_LOCK = '1886352244, 1'
+/** An event of `type` (an SQL expression) for each post `p` that `where` picks, as committed, with its owner `u`. */
+const postEvents = (type: string, where: string) => `insert into stream_events (post_id, type, title, content, published, post_created_at, owner_id, owner_email, owner_created_at)
+    select p.id, ${type}, p.title, p.content, p.published, p.created_at, p.owner_id, u.email, u.created_at
+      from posts p join users u on u.id = p.owner_id
+     where ${where}`
 
 /**
  * Hand-written: two changes made in plain SQL that the change feed did not tell.
@@ -26,21 +30,13 @@ begin
   end if;
   -- The post as committed, with its owner: none when it was deleted (or renumbered again) later
   -- in the same transaction (that change is the event).
-  insert into stream_events (post_id, type, title, content, published, post_created_at, owner_id, owner_email, owner_created_at)
-    select p.id, case tg_op when 'INSERT' then 'post.created' else 'post.updated' end,
-           p.title, p.content, p.published, p.created_at, p.owner_id, u.email, u.created_at
-      from posts p join users u on u.id = p.owner_id
-     where p.id = new.id;
+  ${postEvents("case tg_op when 'INSERT' then 'post.created' else 'post.updated' end", 'p.id = new.id')};
   return null;
 end $$;`)
     this.addSql(`create function "stream_owner_changed"() returns trigger language plpgsql as $$
 begin
   perform pg_advisory_xact_lock_shared(${WRITER_LOCK});
-  insert into stream_events (post_id, type, title, content, published, post_created_at, owner_id, owner_email, owner_created_at)
-    select p.id, 'post.updated', p.title, p.content, p.published, p.created_at, p.owner_id, u.email, u.created_at
-      from posts p join users u on u.id = p.owner_id
-     where p.owner_id = new.id
-     order by p.id;
+  ${postEvents("'post.updated'", 'p.owner_id = new.id order by p.id')};
   return null;
 end $$;`)
     // A new id for a user reaches its posts by the foreign key's cascade, and their own trigger.
