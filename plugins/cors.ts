@@ -15,19 +15,20 @@ declare module 'fastify' {
   }
 }
 
+const allowHeader = (methods: Set<string>) => [...methods].sort().join(', ')
+
 /** A route's URL (`/posts/:id`) as a pattern of request paths. */
 const pathPattern = (url: string) => new RegExp(`^${url.split('/').map(part => part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('/')}/?$`)
 
 export default fp(async function corsPlugin (fastify) {
   const origins = fastify.config.CORS_ORIGINS.split(',').map(origin => origin.trim()).filter(Boolean)
   const anyOrigin = origins.includes('*')
-  // Registered before CORS, so that it sees CORS's own catch-all route.
-  const methodsByUrl = new Map<string, Set<string>>()
-  const patterns: Array<{ pattern: RegExp, allowed: Set<string> }> = []
+  const methodsByUrl = new Map<string, { pattern: RegExp, allowed: Set<string> }>()
   fastify.decorate('allowedMethods', (path: string) => {
-    const allowed = patterns.find(({ pattern }) => pattern.test(path))?.allowed
-    return allowed && [...allowed].sort().join(', ')
+    for (const { pattern, allowed } of methodsByUrl.values()) if (pattern.test(path)) return allowHeader(allowed)
+    return undefined
   })
+  // Registered before CORS, so that it sees CORS's own catch-all route.
   fastify.addHook('onRoute', function answerOptions (route) {
     const methods = ([] as HTTPMethods[]).concat(route.method)
     // @fastify/cors's catch-all OPTIONS route would answer paths that do not exist.
@@ -35,18 +36,17 @@ export default fp(async function corsPlugin (fastify) {
     if (methods.includes('OPTIONS') || route.url.includes('*')) return
     const known = methodsByUrl.get(route.url)
     if (known) {
-      for (const method of methods) known.add(method)
+      for (const method of methods) known.allowed.add(method)
       return
     }
     const allowed = new Set<string>([...methods, 'OPTIONS'])
-    methodsByUrl.set(route.url, allowed)
-    patterns.push({ pattern: pathPattern(route.url), allowed })
+    methodsByUrl.set(route.url, { pattern: pathPattern(route.url), allowed })
     fastify.route({
       method: 'OPTIONS',
       url: route.url,
       schema: { hide: true },
       handler: async function options (_request, reply) {
-        return reply.code(204).header('allow', [...allowed].sort().join(', ')).send()
+        return reply.code(204).header('allow', allowHeader(allowed)).send()
       }
     })
   })
