@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { ChangeFeed } from '../../db/change-feed.js'
@@ -9,6 +10,7 @@ import { Batches } from '../../lib/batches.js'
 import { InvalidTokenError } from '../../lib/http-errors.js'
 import type { SizedLru } from '../../lib/sized-lru.js'
 import type { CacheStatus } from '../../schemas/ready.js'
+import { RecentWriters } from './recent-writers.js'
 import { HeldReads, pageExpiry, pageKey, weigh, type Cached, type FirstPage } from './held.js'
 
 export type { FirstPage }
@@ -16,11 +18,10 @@ export type { FirstPage }
 declare module 'fastify' {
   interface FastifyInstance {
     /**
-     * The hottest reads answered from memory, as exact as the database: a hit is answered once
-     * the change feed has been read in a read that began after the request came, and the
-     * caller's token checked as each statement checks it (both shared by every request that
-     * waits meanwhile). Without the feed (or with CACHE_MAX_MB=0) `query` runs through
-     * `fastify.read`.
+     * The hottest reads answered from memory: with every change this process made, and every
+     * other one within FRESH_MS; the caller's token checked as each statement checks it, within
+     * CALLER_MS (checks and reads of the feed are shared by the requests that wait meanwhile).
+     * Without the feed (or with CACHE_MAX_MB=0) `query` runs through `fastify.read`.
      */
     readCache: {
       /** `GET /posts/{id}` without `voted`. */
@@ -49,6 +50,24 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
  * read's own, and time out as the pool's do.)
  */
 const QUEUE_MS = 500
+/**
+ * A hit that comes while a check (a read of the feed with a token check) is under way would
+ * queue behind it. It is answered at once instead when the feed was read to the end in a read
+ * begun within FRESH_MS and its token found standing by a check begun within CALLER_MS: so
+ * under load another process's change is in this one's reads within FRESH_MS, and an ended
+ * session is refused within CALLER_MS (the contract allows 100 ms and 1 s). A hit that finds
+ * no check under way starts one, and is answered when it ends: with every change committed
+ * before it came.
+ */
+const FRESH_MS = 20
+const CALLER_MS = 500
+/**
+ * With REDIS_URL, a user answered for a write within this is a recent writer on every process:
+ * their hits wait for the feed, so they read their own writes on any process at once.
+ */
+const RECENT_WRITER_MS = 5 * FRESH_MS
+/** How many callers' last checks are remembered: past it they are forgotten together (and checked again). */
+const CALLERS_KNOWN = 10_000
 const RETRY_MS = 1000
 const LOG_MS = 10_000
 const callerKey = ({ userId, sessionId, issuedAt }: Caller) => `${userId} ${sessionId} ${issuedAt}`
@@ -67,6 +86,7 @@ export default fp(async function readCache (fastify) {
   }
 
   const held = new HeldReads(maxBytes)
+  const writers = fastify.redis && new RecentWriters(fastify.redis, RECENT_WRITER_MS)
   let feed: ChangeFeed | undefined
   let hits = 0
   let misses = 0
@@ -74,12 +94,31 @@ export default fp(async function readCache (fastify) {
   /** Whether the feed is connected and has been read to the end since. */
   const following = () => feed !== undefined && feed.caughtUpAt > 0
 
+  /** Each caller whose token a check found standing: when that check began. */
+  const standing = new Map<string, number>()
+  /** Moves on when this process may have ended sessions: a check begun before says nothing after. */
+  let standingEpoch = 0
   const checks = new Batches<Caller, Check>(async batch => {
     // Many requests of one token wait together: it is checked once.
-    const callers = [...new Map(batch.map(caller => [callerKey(caller), caller])).values()]
+    const keyed = new Map(batch.map(caller => [callerKey(caller), caller]))
+    const callers = [...keyed.values()]
+    const [began, epoch] = [Date.now(), standingEpoch]
     const [synced, ended] = await Promise.all([feed?.sync() ?? false, endedCallers(pg, callers)])
-    return { synced, ended: new Set(ended.map(i => callerKey(callers[i]!))) }
+    const check = { synced, ended: new Set(ended.map(i => callerKey(callers[i]!))) }
+    if (standing.size > CALLERS_KNOWN) standing.clear()
+    if (epoch === standingEpoch) for (const key of keyed.keys()) if (!check.ended.has(key)) standing.set(key, began)
+    return check
   })
+
+  /**
+   * Whether a hit may be answered without a check of its own (see FRESH_MS): one is under way,
+   * so it would only queue behind it.
+   */
+  function vouched (caller: Caller): boolean {
+    if (!checks.busy) return false
+    const now = Date.now()
+    return now - feed!.caughtUpAt < FRESH_MS && now - (standing.get(callerKey(caller)) ?? 0) < CALLER_MS
+  }
 
   /** A read waiting for a fill of its key, and the statement that would make it with its own caller. */
   interface Waiter<V> { caller: Caller, query: (db: Queryable) => Promise<V | undefined> }
@@ -125,6 +164,13 @@ export default fp(async function readCache (fastify) {
       return fastify.read(caller, query)
     }
     if (store.peek(key) !== undefined) {
+      if (vouched(caller) && !await writers?.wroteLately(caller.userId)) {
+        const entry = store.get(key)
+        if (entry !== undefined && entry.expiresAt > Date.now()) {
+          hits++
+          return entry.value
+        }
+      }
       const check = await checks.add(caller, QUEUE_MS)
       if (check === undefined || !check.synced) return fastify.read(caller, query)
       if (check.ended.has(callerKey(caller))) throw new InvalidTokenError()
@@ -154,17 +200,29 @@ export default fp(async function readCache (fastify) {
     } else if (route.startsWith('/vote')) {
       const { post_id: postId } = (request.body ?? {}) as { post_id?: unknown }
       held.wrote(typeof postId === 'number' ? postId : undefined)
-    } else if (route.startsWith('/users') && request.method === 'DELETE') {
+    } else {
+      // It may have ended sessions (a logout, a password change): their tokens are refused here at once.
+      standing.clear()
+      standingEpoch++
       // A deleted account takes its posts and votes.
-      held.dropAll()
+      if (route.startsWith('/users') && request.method === 'DELETE') held.dropAll()
     }
   }
 
   const dropAll = () => held.dropAll()
   fastify.changeFeed.listen({ events: events => held.heard(events), reset: dropAll, lost: dropAll })
 
-  fastify.addHook('onSend', async function ownWrite (request, _reply, payload) {
-    if (!SAFE_METHODS.has(request.method)) wrote(request)
+  fastify.addHook('onSend', async function ownWrite (request, reply, payload) {
+    if (SAFE_METHODS.has(request.method)) return payload
+    wrote(request)
+    if (writers && request.caller !== null && reply.statusCode < 400) {
+      try {
+        await writers.wrote(request.caller.userId)
+      } catch (err) {
+        request.log.warn({ err: { message: (err as Error).message } }, 'read cache: the write could not be marked in Redis; its answer waits until every process\'s hits include it')
+        await sleep(FRESH_MS)
+      }
+    }
     return payload
   })
 
@@ -218,4 +276,4 @@ export default fp(async function readCache (fastify) {
     },
     status
   })
-}, { name: 'read-cache', dependencies: ['config', 'db', 'replicas', 'change-feed'] })
+}, { name: 'read-cache', dependencies: ['config', 'db', 'redis', 'replicas', 'change-feed'] })

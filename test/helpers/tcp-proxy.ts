@@ -8,8 +8,11 @@ export interface TcpProxy {
   restore: () => void
 }
 
-/** A TCP proxy on 127.0.0.1 to `host:port` whose connections a test can cut, as a network would; closed when `t` ends. */
-export async function startTcpProxy (t: Test, host: string, port: number): Promise<TcpProxy> {
+/**
+ * A TCP proxy on 127.0.0.1 to `host:port` whose connections a test can cut, as a network would;
+ * closed when `t` ends. `answerDelayMs` holds what the upstream sends for that long (a distant server).
+ */
+export async function startTcpProxy (t: Test, host: string, port: number, { answerDelayMs = 0 } = {}): Promise<TcpProxy> {
   const open = new Set<Socket>()
   let cut = false
   const server = createServer(client => {
@@ -23,7 +26,9 @@ export async function startTcpProxy (t: Test, host: string, port: number): Promi
       socket.on('close', () => open.delete(socket))
       socket.on('error', () => {})
     }
-    client.pipe(upstream).pipe(client)
+    client.pipe(upstream)
+    if (answerDelayMs === 0) upstream.pipe(client)
+    else upstream.on('data', chunk => setTimeout(() => client.write(chunk), answerDelayMs))
     client.on('close', () => upstream.destroy())
     upstream.on('close', () => client.destroy())
   })

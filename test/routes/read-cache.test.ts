@@ -6,10 +6,13 @@ import { castVote } from '../helpers/assertions.js'
 import { call } from '../helpers/http.js'
 import { startServer, until } from '../helpers/server-process.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
+import { redisServerMissing, startRedis } from '../helpers/network-hosts.js'
 
-// The read cache (CACHE_MAX_MB, on by default): every read it answers is as exact as the
-// database's, whoever wrote (this process, another one, plain SQL); it steps aside while the
-// change feed cannot vouch for it, and stays within its memory.
+// The read cache (CACHE_MAX_MB, on by default): a read it answers alone is as exact as the
+// database's, whoever wrote (this process, another one, plain SQL); under load, within the
+// contract's bounds (another's change within 100 ms, an ended session within 1 s), a user's own
+// writes always. It steps aside while the change feed cannot vouch for it, and stays within its
+// memory.
 
 const cacheOf = async (app: FastifyInstance): Promise<CacheStatus> => (await app.inject({ url: '/ready' })).json().cache
 /** The cache's feed starts with the first read it could answer: one is made, then the feed awaited. */
@@ -235,6 +238,98 @@ t.test('while the change feed\'s connection is down the cache is dropped and byp
   // Filled before the feed told of the change, so dropped when it does: the read after is a hit.
   await read(app, ada, `/posts/${post.id}`)
   t.ok((await hitOrMiss(app, ada, `/posts/${post.id}`)).hit, 'a hit again')
+})
+
+/**
+ * Reads `urls` in `loops` parallel loops until `stop()` (the load under which hits go unchecked),
+ * calling `seen` with each answer and when its request began.
+ */
+function readUnderLoad (get: (url: string) => Promise<{ status: number, body: string }>, urls: string[], loops: number, seen: (url: string, began: number, answer: { status: number, body: string }) => void) {
+  let stopped = false
+  const running = Promise.all(Array.from({ length: loops }, async (_, loop) => {
+    for (let i = loop; !stopped; i++) {
+      const url = urls[i % urls.length]!
+      const began = Date.now()
+      seen(url, began, await get(url))
+    }
+  }))
+  return async () => { stopped = true; await running }
+}
+const pause = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+
+t.test('under load, hits come without a check of their own, yet every change is in the reads within 100 ms and an ended session is refused within 1 s', async t => {
+  const app = await build(t)
+  const [ada, bob, cy] = [await createUser(app), await createUser(app), await createUser(app)]
+  const post = await createPost(app, ada, { title: 'Loaded' })
+  await serving(app, ada)
+  const url = `/posts/${post.id}`
+  const inject = async (url: string, user: TestUser) => {
+    const response = await app.inject({ url, headers: user.headers })
+    return { status: response.statusCode, body: response.body }
+  }
+  const answers: { user: string, began: number, status: number, votes?: number }[] = []
+  const loads = [[ada, 'ada'], [bob, 'bob']].map(([user, name]) => readUnderLoad(url => inject(url, user as TestUser), [url], 8, (_url, began, answer) => {
+    answers.push({ user: name as string, began, status: answer.status, votes: answer.status === 200 ? JSON.parse(answer.body).votes : undefined })
+  }))
+  await pause(300)
+  const { hits: before } = await cacheOf(app)
+
+  await sql(app, 'insert into votes (user_id, post_id) values (?, ?)', [cy.id, post.id])
+  const voted = Date.now()
+  await pause(300)
+  // Ended by another hand (plain SQL): within a second, every process refuses the token.
+  await sql(app, 'delete from sessions where user_id = ?', [bob.id])
+  const ended = Date.now()
+  await pause(1200)
+  // Ended by this process (a logout): refused by the very next read.
+  const logout = await app.inject({ method: 'POST', url: '/auth/logout', headers: ada.headers })
+  t.equal(logout.statusCode, 204)
+  const loggedOut = Date.now()
+  await pause(200)
+  for (const stop of loads) await stop()
+
+  const { hits: after } = await cacheOf(app)
+  t.ok(after - before > 200, `${after - before} hits under load`)
+  const late = answers.filter(answer => answer.began >= voted + 100 && answer.status === 200)
+  t.ok(late.length > 0 && late.every(answer => answer.votes === 1), `every read begun 100 ms after the vote has it (${late.length} reads)`)
+  t.ok(answers.some(answer => answer.user === 'bob' && answer.began < ended && answer.status === 200), 'bob was answered before his session ended')
+  const bobLate = answers.filter(answer => answer.user === 'bob' && answer.began >= ended + 1000)
+  t.ok(bobLate.length > 0 && bobLate.every(answer => answer.status === 401), `bob refused from 1 s after (${bobLate.length} reads)`)
+  const adaLate = answers.filter(answer => answer.user === 'ada' && answer.began >= loggedOut)
+  t.ok(adaLate.length > 0 && adaLate.every(answer => answer.status === 401), `ada refused from her logout on (${adaLate.length} reads)`)
+})
+
+t.test('with REDIS_URL, a user\'s own write is in their next read on another process at once, under load there too', { skip: redisServerMissing() }, async t => {
+  const databaseUrl = await createTestDatabase(t)
+  const redis = await startRedis(t)
+  const REDIS_URL = `redis://127.0.0.1:${redis.port}`
+  const app = await build(t, { databaseUrl, config: { REDIS_URL } })
+  // The other process's feed is read over a slower link: its reads of the feed, back to back
+  // under load, each begin a few milliseconds before the hits they vouch for.
+  const direct = new URL(databaseUrl)
+  const proxy = await startTcpProxy(t, direct.hostname, Number(direct.port || 5432), { answerDelayMs: 5 })
+  direct.hostname = '127.0.0.1'
+  direct.port = String(proxy.port)
+  const other = await startServer(t, { DATABASE_URL: databaseUrl, DATABASE_DIRECT_URL: direct.toString(), SECRET_KEY: TEST_SECRET, REDIS_URL })
+  const [ada, bob] = [await createUser(app), await createUser(app)]
+  const post = await createPost(app, bob, { title: 'Shared' })
+  const there = (user: TestUser) => async (url: string) => call(`${other.url}${url}`, { headers: user.headers })
+  await there(ada)('/posts?limit=1')
+  await until(async () => JSON.parse((await call(`${other.url}/ready`)).body).cache.serving || undefined, 10_000, () => 'the other process\'s cache')
+  const stop = readUnderLoad(there(bob), [`/posts/${post.id}`], 8, () => {})
+  try {
+    await pause(300)
+    for (let i = 0; i < 10; i++) {
+      const vote = await castVote(app, ada, post.id, i % 2 === 0 ? 1 : 0)
+      t.equal(vote.statusCode, 201)
+      const read = JSON.parse((await there(ada)(`/posts/${post.id}`)).body)
+      t.equal(read.votes, i % 2 === 0 ? 1 : 0, `vote ${i + 1} is in ada's next read there`)
+    }
+    const { hits } = JSON.parse((await call(`${other.url}/ready`)).body).cache
+    t.ok(hits > 100, `${hits} hits there meanwhile`)
+  } finally {
+    await stop()
+  }
 })
 
 t.test('memory stays within CACHE_MAX_MB, the least recently read going first', async t => {
