@@ -44,7 +44,7 @@ export async function startChangeFeed ({ url, unnamedStatements, log, intervalMs
   let timer: NodeJS.Timeout | undefined
   let stopped = false
   let down = false
-  /** When the last read that reached the newest event began (0 while the connection is down). */
+  /** When the last read that reached the newest event began, on the monotonic clock (performance.now()); 0 while the connection is down. */
   let caughtUpAt = 0
 
   function goneDown (err: Error) {
@@ -67,7 +67,7 @@ export async function startChangeFeed ({ url, unnamedStatements, log, intervalMs
   }
 
   async function connect (): Promise<pg.Client> {
-    const began = Date.now()
+    const began = performance.now()
     // A database that stops answering fails a read within the timeout: the feed counts as lost.
     const fresh = await connectClient(url, { connectionTimeoutMillis: 2000, query_timeout: 2000, application_name: CHANGE_FEED_APPLICATION, unnamedStatements })
     const first = !reader
@@ -93,7 +93,7 @@ export async function startChangeFeed ({ url, unnamedStatements, log, intervalMs
   async function pass (): Promise<boolean> {
     try {
       client ??= await connect()
-      const began = Date.now()
+      const began = performance.now()
       // Events held behind a transaction still committing wait for it, briefly: a read that
       // vouches for what was committed before it began must not stop short of them.
       for (let settling = 0; ;) {
@@ -148,8 +148,9 @@ export async function startChangeFeed ({ url, unnamedStatements, log, intervalMs
     /** The last event this process has read (0 before the first read). */
     get horizon () { return reader?.horizon ?? 0 },
     /**
-     * When the last read that reached the newest event began: every change committed before
-     * then has been published. 0 while the connection is down.
+     * When the last read that reached the newest event began, on the monotonic clock
+     * (performance.now()): every change committed before then has been published. 0 while the
+     * connection is down.
      */
     get caughtUpAt () { return caughtUpAt },
     /**

@@ -10,6 +10,7 @@ import { Batches } from '../../lib/batches.js'
 import { InvalidTokenError } from '../../lib/http-errors.js'
 import type { SizedLru } from '../../lib/sized-lru.js'
 import type { CacheStatus } from '../../schemas/ready.js'
+import { RecentCount } from './recent-count.js'
 import { RecentWriters } from './recent-writers.js'
 import { HeldReads, pageExpiry, pageKey, weigh, type Cached, type FirstPage } from './held.js'
 
@@ -51,16 +52,18 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
  */
 const QUEUE_MS = 500
 /**
- * A hit that comes while a check (a read of the feed with a token check) is under way would
- * queue behind it. It is answered at once instead when the feed was read to the end in a read
- * begun within FRESH_MS and its token found standing by a check begun within CALLER_MS: so
- * under load another process's change is in this one's reads within FRESH_MS, and an ended
- * session is refused within CALLER_MS (the contract allows 100 ms and 1 s). A hit that finds
- * no check under way starts one, and is answered when it ends: with every change committed
- * before it came.
+ * Under load (BUSY_HITS reads the cache could answer within BUSY_WINDOW_MS), a hit that comes
+ * while a check (a read of the feed with a token check) is under way would queue behind it. It
+ * is answered at once instead when the feed was read to the end in a read begun within FRESH_MS
+ * (and after this process's last write) and its token found standing by a check begun within
+ * CALLER_MS: another process's change is then in this one's reads within FRESH_MS, and an ended
+ * session is refused within CALLER_MS (the contract allows 100 ms and 1 s). Otherwise a hit
+ * waits for a check begun after it came, and shows every change committed before it arrived.
  */
 const FRESH_MS = 20
 const CALLER_MS = 500
+const BUSY_WINDOW_MS = 20
+const BUSY_HITS = 40
 /**
  * With REDIS_URL, a user answered for a write within this is a recent writer on every process:
  * their hits wait for the feed, so they read their own writes on any process at once.
@@ -87,6 +90,11 @@ export default fp(async function readCache (fastify) {
 
   const held = new HeldReads(maxBytes)
   const writers = fastify.redis && new RecentWriters(fastify.redis, RECENT_WRITER_MS)
+  // Workers that share no Redis cannot tell each other who just wrote: each hit waits for its check.
+  const answerUnchecked = writers !== undefined || config.WEB_CONCURRENCY === 1
+  const reads = new RecentCount(BUSY_WINDOW_MS)
+  /** When this process last wrote to posts or votes: a read of the feed begun before may still tell of older counts. */
+  let wroteAt = 0
   let feed: ChangeFeed | undefined
   let hits = 0
   let misses = 0
@@ -102,22 +110,29 @@ export default fp(async function readCache (fastify) {
     // Many requests of one token wait together: it is checked once.
     const keyed = new Map(batch.map(caller => [callerKey(caller), caller]))
     const callers = [...keyed.values()]
-    const [began, epoch] = [Date.now(), standingEpoch]
+    const [began, epoch] = [performance.now(), standingEpoch]
     const [synced, ended] = await Promise.all([feed?.sync() ?? false, endedCallers(pg, callers)])
     const check = { synced, ended: new Set(ended.map(i => callerKey(callers[i]!))) }
     if (standing.size > CALLERS_KNOWN) standing.clear()
-    if (epoch === standingEpoch) for (const key of keyed.keys()) if (!check.ended.has(key)) standing.set(key, began)
+    for (const key of keyed.keys()) {
+      if (check.ended.has(key)) standing.delete(key)
+      else if (epoch === standingEpoch) standing.set(key, began)
+    }
     return check
   })
 
-  /**
-   * Whether a hit may be answered without a check of its own (see FRESH_MS): one is under way,
-   * so it would only queue behind it.
-   */
-  function vouched (caller: Caller): boolean {
-    if (!checks.busy) return false
-    const now = Date.now()
-    return now - feed!.caughtUpAt < FRESH_MS && now - (standing.get(callerKey(caller)) ?? 0) < CALLER_MS
+  /** Whether a hit may be answered without a check of its own (see FRESH_MS). */
+  function vouched (caller: Caller, now: number): boolean {
+    const caughtUpAt = feed!.caughtUpAt
+    return now - caughtUpAt < FRESH_MS && caughtUpAt > wroteAt && now - (standing.get(callerKey(caller)) ?? -Infinity) < CALLER_MS
+  }
+
+  /** Under load, the cached value as the last checks vouch for it (undefined when they cannot). */
+  async function unchecked<K, V, E extends Cached<V>> (store: SizedLru<K, E>, key: K, caller: Caller): Promise<V | undefined> {
+    if (!answerUnchecked || reads.add(performance.now()) < BUSY_HITS || !checks.busy || !vouched(caller, performance.now())) return undefined
+    if (writers && (await writers.wroteLately(caller.userId) || !vouched(caller, performance.now()))) return undefined
+    const entry = store.get(key)
+    return entry !== undefined && entry.expiresAt > Date.now() ? entry.value : undefined
   }
 
   /** A read waiting for a fill of its key, and the statement that would make it with its own caller. */
@@ -164,12 +179,10 @@ export default fp(async function readCache (fastify) {
       return fastify.read(caller, query)
     }
     if (store.peek(key) !== undefined) {
-      if (vouched(caller) && !await writers?.wroteLately(caller.userId)) {
-        const entry = store.get(key)
-        if (entry !== undefined && entry.expiresAt > Date.now()) {
-          hits++
-          return entry.value
-        }
+      const value = await unchecked<K, V, E>(store, key, caller)
+      if (value !== undefined) {
+        hits++
+        return value
       }
       const check = await checks.add(caller, QUEUE_MS)
       if (check === undefined || !check.synced) return fastify.read(caller, query)
@@ -196,12 +209,15 @@ export default fp(async function readCache (fastify) {
   function wrote (request: FastifyRequest) {
     const route = request.routeOptions.url ?? ''
     if (route.startsWith('/posts')) {
+      wroteAt = performance.now()
       held.wrote((request.params as { id?: number }).id)
     } else if (route.startsWith('/vote')) {
+      wroteAt = performance.now()
       const { post_id: postId } = (request.body ?? {}) as { post_id?: unknown }
       held.wrote(typeof postId === 'number' ? postId : undefined)
-    } else {
-      // It may have ended sessions (a logout, a password change): their tokens are refused here at once.
+    } else if (route.startsWith('/auth') || route.startsWith('/users')) {
+      // It may have ended sessions (a logout, a password change, a refresh token's reuse): their
+      // tokens are refused here at once.
       standing.clear()
       standingEpoch++
       // A deleted account takes its posts and votes.
