@@ -358,7 +358,7 @@ t.test('under load, a write is in the next reads on its process, though a read o
     votes.push((await readThere(bob)).votes)
     t.strictSame(votes, Array(2).fill(2 * dir), `votes ${2 * i + 1} and ${2 * i + 2}: in the voter's next read, and in another user's after`)
   }
-  t.ok(await hits() - before > 1000, `${await hits() - before} hits meanwhile`)
+  t.ok(await hits() - before > 200, `${await hits() - before} hits meanwhile`)
   stop()
 })
 
@@ -372,7 +372,7 @@ t.test('with REDIS_URL, a user\'s own write is in their next read on another pro
     t.equal((await castVote(app, ada, post.id, i % 2 === 0 ? 1 : 0)).statusCode, 201)
     t.equal((await readThere(ada)).votes, i % 2 === 0 ? 1 : 0, `vote ${i + 1} is in ada's next read there`)
   }
-  t.ok(await hits() - before > 1000, `${await hits() - before} hits there meanwhile`)
+  t.ok(await hits() - before > 200, `${await hits() - before} hits there meanwhile`)
   stop()
 })
 
