@@ -17,7 +17,7 @@ const POSTS_PER_SECOND = 10
 const STREAMS_PORT = 18_084
 const WRITES_PORT = 18_085
 /** The change feed's triggers (from the stream migration), switched off for the "off" runs. */
-const FEED_FUNCTIONS = ['stream_post_changed', 'stream_votes_changed']
+const FEED_FUNCTIONS = ['stream_post_changed', 'stream_post_created', 'stream_votes_changed']
 
 /** What a run of its own (`--scenarios stream`, `pooler`, `replica`) is given. */
 export interface OwnRunOptions {

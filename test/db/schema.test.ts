@@ -85,6 +85,7 @@ t.test('migrations go down and up again', async t => {
   t.same(await migrate(orm, url), MIGRATIONS)
   t.same(await tables(), ['posts', 'refresh_tokens', 'session_resets', 'sessions', 'stream_events', 'stream_tickets', 'users', 'vote_counts', 'votes'])
   t.same(await migrate(orm, url), [], 'nothing left to apply')
+  t.same(await migrate(orm, url, 'down'), ['Migration20261208030000_stream_lock_in_insert'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261208001000_stream_owners_and_renumbered_posts'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261207234500_stream_votes_lean'])
   t.same(await migrate(orm, url, 'down'), ['Migration20261207232000_post_hot_inlined'])
@@ -123,13 +124,14 @@ t.test('the change feed\'s events keep what they say when their JSON moves from 
   t.same(written[3]!.data, { id: 1, votes: 2 })
   t.same(written[4]!.data, { id: 2 })
 
+  t.same(await migrateUrl(url, 'down', quiet), ['Migration20261208030000_stream_lock_in_insert'])
   t.same(await migrateUrl(url, 'down', quiet), ['Migration20261208001000_stream_owners_and_renumbered_posts'])
   t.same(await migrateUrl(url, 'down', quiet), ['Migration20261207234500_stream_votes_lean'])
   t.same(await migrateUrl(url, 'down', quiet), ['Migration20261207232000_post_hot_inlined'])
   t.same(await migrateUrl(url, 'down', quiet), ['Migration20261207211508_stream_event_columns'])
   const { rows } = await client.query<{ type: string, data: string }>('select type, data from stream_events order by id')
   t.same(rows.map(({ type, data }) => ({ type, data: JSON.parse(data) as unknown })), written, 'undone: each event\'s JSON as the readers wrote it')
-  t.same(await migrateUrl(url, 'up', quiet), ['Migration20261207211508_stream_event_columns', 'Migration20261207232000_post_hot_inlined', 'Migration20261207234500_stream_votes_lean', 'Migration20261208001000_stream_owners_and_renumbered_posts'])
+  t.same(await migrateUrl(url, 'up', quiet), ['Migration20261207211508_stream_event_columns', 'Migration20261207232000_post_hot_inlined', 'Migration20261207234500_stream_votes_lean', 'Migration20261208001000_stream_owners_and_renumbered_posts', 'Migration20261208030000_stream_lock_in_insert'])
   t.same(await events(), written, 'and done again: the same events')
 })
 

@@ -11,5 +11,6 @@ export const MIGRATIONS = [
   'Migration20261207211508_stream_event_columns',
   'Migration20261207232000_post_hot_inlined',
   'Migration20261207234500_stream_votes_lean',
-  'Migration20261208001000_stream_owners_and_renumbered_posts'
+  'Migration20261208001000_stream_owners_and_renumbered_posts',
+  'Migration20261208030000_stream_lock_in_insert'
 ]
