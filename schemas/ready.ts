@@ -12,6 +12,7 @@ export const ReplicaStatusSchema = Type.Object({
 export const CacheStatusSchema = Type.Object({
   serving: Type.Boolean({ examples: [true], description: 'Whether reads are answered from memory now: false until the change feed (started by the first read the cache could answer) is connected and read to the end, and while its connection is down' }),
   hits: Type.Integer({ examples: [91234], description: 'Reads answered from memory since the process started' }),
+  unchecked: Type.Integer({ examples: [80112], description: 'Of the hits, those answered under load without waiting for a check of their own (README, "The read cache")' }),
   misses: Type.Integer({ examples: [812], description: 'Cacheable reads that asked the database while the cache served' }),
   entries: Type.Integer({ examples: [640], description: 'Posts and feed pages held' }),
   bytes: Type.Integer({ examples: [1048576], description: 'The memory they are reckoned to take' }),

@@ -97,6 +97,8 @@ export default fp(async function readCache (fastify) {
   let wroteAt = 0
   let feed: ChangeFeed | undefined
   let hits = 0
+  /** Of the hits, those answered without a check of their own. */
+  let unchecked = 0
   let misses = 0
 
   /** Whether the feed is connected and has been read to the end since. */
@@ -128,9 +130,10 @@ export default fp(async function readCache (fastify) {
   }
 
   /** Under load, the cached value as the last checks vouch for it (undefined when they cannot). */
-  async function unchecked<K, V, E extends Cached<V>> (store: SizedLru<K, E>, key: K, caller: Caller): Promise<V | undefined> {
+  async function answerUnderLoad<K, V, E extends Cached<V>> (store: SizedLru<K, E>, key: K, caller: Caller): Promise<V | undefined> {
     if (!answerUnchecked || reads.add(performance.now()) < BUSY_HITS || !checks.busy || !vouched(caller, performance.now())) return undefined
-    if (writers && (await writers.wroteLately(caller.userId) || !vouched(caller, performance.now()))) return undefined
+    // Asked again after Redis answered; the feed's reader may have stopped meanwhile (the process closing).
+    if (writers && (await writers.wroteLately(caller.userId) || feed === undefined || !vouched(caller, performance.now()))) return undefined
     const entry = store.get(key)
     return entry !== undefined && entry.expiresAt > Date.now() ? entry.value : undefined
   }
@@ -179,9 +182,10 @@ export default fp(async function readCache (fastify) {
       return fastify.read(caller, query)
     }
     if (store.peek(key) !== undefined) {
-      const value = await unchecked<K, V, E>(store, key, caller)
+      const value = await answerUnderLoad<K, V, E>(store, key, caller)
       if (value !== undefined) {
         hits++
+        unchecked++
         return value
       }
       const check = await checks.add(caller, QUEUE_MS)
@@ -235,7 +239,8 @@ export default fp(async function readCache (fastify) {
       try {
         await writers.wrote(request.caller.userId)
       } catch (err) {
-        request.log.warn({ err: { message: (err as Error).message } }, 'read cache: the write could not be marked in Redis; its answer waits until every process\'s hits include it')
+        if (!writers.failing) request.log.warn({ err: { message: (err as Error).message } }, 'read cache: writes cannot be marked in Redis; their answers wait until every process\'s hits include them')
+        writers.failing = true
         await sleep(FRESH_MS)
       }
     }
@@ -273,7 +278,7 @@ export default fp(async function readCache (fastify) {
   })
 
   function status (): CacheStatus {
-    return { serving: following(), hits, misses, entries: held.entries, bytes: held.bytes, max_bytes: maxBytes }
+    return { serving: following(), hits, unchecked, misses, entries: held.entries, bytes: held.bytes, max_bytes: maxBytes }
   }
 
   fastify.decorate('readCache', {

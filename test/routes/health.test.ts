@@ -12,7 +12,7 @@ t.test('/health: the process is alive; /ready: the database answers', async t =>
   const { status, cache, ...rest } = ready.json()
   t.equal(status, 'ready')
   t.strictSame(rest, {}, 'nothing else without replicas')
-  t.strictSame(Object.keys(cache).sort(), ['bytes', 'entries', 'hits', 'max_bytes', 'misses', 'serving'], 'the read cache\'s counts')
+  t.strictSame(Object.keys(cache).sort(), ['bytes', 'entries', 'hits', 'max_bytes', 'misses', 'serving', 'unchecked'], 'the read cache\'s counts')
   t.equal(cache.max_bytes, 64 * 1024 * 1024, 'CACHE_MAX_MB defaults to 64')
 })
 
