@@ -66,7 +66,7 @@ async function voteWhile (data: BenchData, pairs: { user: number, post: number }
 }
 
 /** The posts a scenario reads: a feed's first page, or (post-by-id) every post. */
-async function readPosts (data: BenchData, scenario: string): Promise<number[]> {
+export async function readPosts (data: BenchData, scenario: string): Promise<number[]> {
   const sort = FEED_SORTS[scenario]
   if (sort === undefined) return Array.from({ length: data.posts }, (_, i) => i + 1)
   const order = { new: 'p.created_at desc, p.id desc', top: 'c.votes desc, c.created_at desc, c.post_id desc', hot: 'c.hot desc, c.post_id desc' }[sort]!
@@ -79,7 +79,7 @@ async function readCacheStatus (server: BenchServer) {
 }
 
 /** Reads each post once, 16 at a time. */
-async function readEach (data: BenchData, server: BenchServer, ids: number[]) {
+export async function readEach (data: BenchData, server: BenchServer, ids: number[]) {
   const token = data.token(1)
   let next = 0
   await Promise.all(Array.from({ length: 16 }, async () => {
