@@ -11,9 +11,10 @@ import { STREAM_VOTES_CHANGED_LEAN } from './Migration20261207234500_stream_vote
 const locked = `pg_advisory_xact_lock_shared(${WRITER_LOCK}) is not null`
 
 /**
- * Hand-written: an event costs its transaction one statement less. The writers' lock was a
- * statement of its own (`perform`) before each event's insert; the insert takes it now. A new
- * post's event has a function of its own, without the branches for updates and deletions.
+ * Hand-written: a new post's and a vote count's event cost their transaction one statement less
+ * (they are most of the events). The writers' lock was a statement of its own (`perform`) before
+ * the event's insert; the insert takes it now. A new post's event has a function of its own,
+ * without the branches for updates and deletions.
  */
 export class Migration20261208030000_stream_lock_in_insert extends Migration {
   override async up (): Promise<void> {

@@ -52,7 +52,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
  */
 const QUEUE_MS = 500
 /**
- * Under load (BUSY_HITS reads the cache could answer within BUSY_WINDOW_MS), a hit that comes
+ * Under load (BUSY_HITS reads the cache could answer in this BUSY_WINDOW_MS and the one before), a hit that comes
  * while a check (a read of the feed with a token check) is under way would queue behind it. It
  * is answered at once instead when the feed was read to the end in a read begun within FRESH_MS
  * (and after this process's last write) and its token found standing by a check begun within

@@ -1,4 +1,7 @@
-/** How many events came in the last `windowMs` or so (this window's and the one before it), on the monotonic clock. */
+/**
+ * How many events came in this window of `windowMs` and the one before it (one that ran on for
+ * less than two windows' time), on the monotonic clock.
+ */
 export class RecentCount {
   #windowStart = 0
   #inWindow = 0
