@@ -3,7 +3,7 @@ import { WRITER_LOCK } from './Migration20261206153605_stream.js'
 import { STREAM_POST_CHANGED_COLUMNS } from './Migration20261207211508_stream_event_columns.js'
 
 /** An event of `type` (an SQL expression) for each post `p` that `where` picks, as committed, with its owner `u`. */
-const postEvents = (type: string, where: string) => `insert into stream_events (post_id, type, title, content, published, post_created_at, owner_id, owner_email, owner_created_at)
+export const postEvents = (type: string, where: string) => `insert into stream_events (post_id, type, title, content, published, post_created_at, owner_id, owner_email, owner_created_at)
     select p.id, ${type}, p.title, p.content, p.published, p.created_at, p.owner_id, u.email, u.created_at
       from posts p join users u on u.id = p.owner_id
      where ${where}`

@@ -1,6 +1,7 @@
 import { Migration } from '@mikro-orm/migrations'
 import { WRITER_LOCK } from './Migration20261206153605_stream.js'
 import { STREAM_VOTES_CHANGED_LEAN } from './Migration20261207234500_stream_votes_lean.js'
+import { postEvents } from './Migration20261208001000_stream_owners_and_renumbered_posts.js'
 
 /**
  * The writers' lock taken by the event's own insert, in its row filter: evaluated once the row is
@@ -22,10 +23,7 @@ export class Migration20261208030000_stream_lock_in_insert extends Migration {
 begin
   -- The post as committed, with its owner: none when it was deleted (or renumbered) later in the
   -- same transaction (that change is the event).
-  insert into stream_events (post_id, type, title, content, published, post_created_at, owner_id, owner_email, owner_created_at)
-    select p.id, 'post.created', p.title, p.content, p.published, p.created_at, p.owner_id, u.email, u.created_at
-      from posts p join users u on u.id = p.owner_id
-     where p.id = new.id and ${locked};
+  ${postEvents("'post.created'", `p.id = new.id and ${locked}`)};
   return null;
 end $$;`)
     this.addSql('drop trigger "posts_stream_insert" on "posts";')
