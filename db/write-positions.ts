@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { RedisDoubt } from '../lib/redis-doubt.js'
 
 const KEY_PREFIX = 'postline-write-position:'
 /** Stores the larger of the stored and the given position, so that concurrent writes never lower it. */
@@ -20,9 +21,8 @@ export class WritePositions {
   readonly #local = new Map<number, { position: number, until: number }>()
   /** The highest position forgotten to make room: a user without one of their own is held to it. */
   #forgotten = 0
-  /** Until when no position counts as known: Redis has just (re)connected, or failed to keep one. */
-  #doubtedUntil = 0
-  readonly #doubtMs: number
+  /** While no position counts as known: Redis has just (re)connected, or failed to keep one. */
+  readonly #doubt: RedisDoubt | undefined
 
   /**
    * `doubtMs`: how long every position counts as unknown (reads go to the primary) after Redis
@@ -32,12 +32,7 @@ export class WritePositions {
   constructor (redis: Redis | undefined, keepMs: number, { doubtMs = 0 } = {}) {
     this.#redis = redis
     this.#keepMs = keepMs
-    this.#doubtMs = doubtMs
-    redis?.on('ready', () => this.#doubt())
-  }
-
-  #doubt () {
-    this.#doubtedUntil = Date.now() + this.#doubtMs
+    this.#doubt = redis && new RedisDoubt(redis, doubtMs)
   }
 
   async record (userId: number, position: number): Promise<void> {
@@ -45,7 +40,7 @@ export class WritePositions {
       try {
         await this.#redis.eval(RAISE_SCRIPT, 1, KEY_PREFIX + userId, position, this.#keepMs)
       } catch (err) {
-        this.#doubt()
+        this.#doubt!.raise()
         throw err
       }
       return
@@ -63,7 +58,7 @@ export class WritePositions {
   /** The user's last write position; 0 when none is remembered; Infinity when it cannot be known (Redis is down, or just back). */
   async lastOf (userId: number): Promise<number> {
     if (this.#redis) {
-      if (Date.now() < this.#doubtedUntil) return Number.POSITIVE_INFINITY
+      if (this.#doubt!.doubted) return Number.POSITIVE_INFINITY
       try {
         const stored = await this.#redis.get(KEY_PREFIX + userId)
         return stored === null ? 0 : Number(stored)

@@ -65,6 +65,11 @@ export class HeldReads {
   readonly pages: SizedLru<string, CachedPage>
   /** Moves on at every change: a fill that began before one is not kept. */
   generation = 0
+  /**
+   * When this process last wrote to posts or votes (performance.now()): a read of the feed begun
+   * before may still tell of an older count after the write's own fill.
+   */
+  wroteAt = 0
 
   constructor (readonly maxBytes: number) {
     this.posts = new SizedLru(maxBytes - Math.floor(maxBytes / 4))
@@ -106,6 +111,7 @@ export class HeldReads {
   /** This process wrote to posts (to `postId`'s, or votes on it): what it may have changed goes. */
   wrote (postId?: number): void {
     this.generation++
+    this.wroteAt = performance.now()
     if (postId !== undefined) this.posts.delete(postId)
     this.pages.clear()
   }

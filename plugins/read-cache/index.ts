@@ -89,12 +89,11 @@ export default fp(async function readCache (fastify) {
   }
 
   const held = new HeldReads(maxBytes)
-  const writers = fastify.redis && new RecentWriters(fastify.redis, RECENT_WRITER_MS)
+  const writers = fastify.redis && new RecentWriters(fastify.redis, RECENT_WRITER_MS, err =>
+    log.warn({ err: { message: err.message } }, 'read cache: writes cannot be marked in Redis; their answers wait until every process\'s hits include them'))
   // Workers that share no Redis cannot tell each other who just wrote: each hit waits for its check.
   const answerUnchecked = writers !== undefined || config.WEB_CONCURRENCY === 1
   const reads = new RecentCount(BUSY_WINDOW_MS)
-  /** When this process last wrote to posts or votes: a read of the feed begun before may still tell of older counts. */
-  let wroteAt = 0
   let feed: ChangeFeed | undefined
   let hits = 0
   /** Of the hits, those answered without a check of their own. */
@@ -126,12 +125,13 @@ export default fp(async function readCache (fastify) {
   /** Whether a hit may be answered without a check of its own (see FRESH_MS). */
   function vouched (caller: Caller, now: number): boolean {
     const caughtUpAt = feed!.caughtUpAt
-    return now - caughtUpAt < FRESH_MS && caughtUpAt > wroteAt && now - (standing.get(callerKey(caller)) ?? -Infinity) < CALLER_MS
+    return now - caughtUpAt < FRESH_MS && caughtUpAt > held.wroteAt && now - (standing.get(callerKey(caller)) ?? -Infinity) < CALLER_MS
   }
 
   /** Under load, the cached value as the last checks vouch for it (undefined when they cannot). */
   async function answerUnderLoad<K, V, E extends Cached<V>> (store: SizedLru<K, E>, key: K, caller: Caller): Promise<V | undefined> {
-    if (!answerUnchecked || reads.add(performance.now()) < BUSY_HITS || !checks.busy || !vouched(caller, performance.now())) return undefined
+    const now = performance.now()
+    if (!answerUnchecked || reads.add(now) < BUSY_HITS || !checks.busy || !vouched(caller, now)) return undefined
     // Asked again after Redis answered; the feed's reader may have stopped meanwhile (the process closing).
     if (writers && (await writers.wroteLately(caller.userId) || feed === undefined || !vouched(caller, performance.now()))) return undefined
     const entry = store.get(key)
@@ -213,10 +213,8 @@ export default fp(async function readCache (fastify) {
   function wrote (request: FastifyRequest) {
     const route = request.routeOptions.url ?? ''
     if (route.startsWith('/posts')) {
-      wroteAt = performance.now()
       held.wrote((request.params as { id?: number }).id)
     } else if (route.startsWith('/vote')) {
-      wroteAt = performance.now()
       const { post_id: postId } = (request.body ?? {}) as { post_id?: unknown }
       held.wrote(typeof postId === 'number' ? postId : undefined)
     } else if (route.startsWith('/auth') || route.startsWith('/users')) {
@@ -238,9 +236,7 @@ export default fp(async function readCache (fastify) {
     if (writers && request.caller !== null && reply.statusCode < 400) {
       try {
         await writers.wrote(request.caller.userId)
-      } catch (err) {
-        if (!writers.failing) request.log.warn({ err: { message: (err as Error).message } }, 'read cache: writes cannot be marked in Redis; their answers wait until every process\'s hits include them')
-        writers.failing = true
+      } catch {
         await sleep(FRESH_MS)
       }
     }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { RedisDoubt } from '../../lib/redis-doubt.js'
 
 const KEY_PREFIX = 'postline-wrote:'
 const DOUBT_AFTER_FAILURE_MS = 1000
@@ -12,40 +13,40 @@ const DOUBT_AFTER_FAILURE_MS = 1000
 export class RecentWriters {
   readonly #redis: Redis
   readonly #windowMs: number
-  /** Until when every user counts as a recent writer. */
-  #doubtedUntil = 0
-  /** Whether the last mark failed (a failure is told once, until one succeeds). */
-  failing = false
+  /** While every user counts as a recent writer. */
+  readonly #doubt: RedisDoubt
+  readonly #failed: (err: Error) => void
+  #failing = false
 
-  constructor (redis: Redis, windowMs: number) {
+  /** `failed` hears the first mark that fails, and the first after each one that succeeds. */
+  constructor (redis: Redis, windowMs: number, failed: (err: Error) => void) {
     this.#redis = redis
     this.#windowMs = windowMs
-    redis.on('ready', () => this.#doubt(windowMs))
-  }
-
-  #doubt (ms: number) {
-    this.#doubtedUntil = Math.max(this.#doubtedUntil, Date.now() + ms)
+    this.#doubt = new RedisDoubt(redis, windowMs)
+    this.#failed = failed
   }
 
   /** Before the write's answer leaves; rejects when Redis could not keep it. */
   async wrote (userId: number): Promise<void> {
     try {
       await this.#redis.set(KEY_PREFIX + userId, '1', 'PX', this.#windowMs)
-      this.failing = false
+      this.#failing = false
     } catch (err) {
-      this.#doubt(this.#windowMs)
+      this.#doubt.raise()
+      if (!this.#failing) this.#failed(err as Error)
+      this.#failing = true
       throw err
     }
   }
 
   async wroteLately (userId: number): Promise<boolean> {
-    if (Date.now() < this.#doubtedUntil) return true
+    if (this.#doubt.doubted) return true
     try {
       return await this.#redis.exists(KEY_PREFIX + userId) === 1
     } catch {
       // A Redis that fails (or stops answering) is not asked again for a while: each read
       // would wait for its timeout.
-      this.#doubt(DOUBT_AFTER_FAILURE_MS)
+      this.#doubt.raise(DOUBT_AFTER_FAILURE_MS)
       return true
     }
   }
